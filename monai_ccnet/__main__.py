@@ -1,0 +1,44 @@
+"""One command line: ``python -m monai_ccnet <command> ...`` (also installed as ``monai-ccnet``).
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+modules are imported only when their command runs, so ``plan`` starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: command -> (module, one-line help)
+COMMANDS = {
+    "complexity": ("monai_ccnet.complexity.cli", "measure a dataset's image complexity (JPEG ratio per scale, ...)"),
+    "plan": ("monai_ccnet.planning.cli", "plan per-stage widths for a memory budget or an accuracy floor"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m monai_ccnet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # import only the module of the chosen command (keeps `plan` torch-free and start-up fast)
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+        parser = argparse.ArgumentParser(prog=f"python -m monai_ccnet {argv[0]}", description=COMMANDS[argv[0]][1])
+        module.add_arguments(parser)
+        return int(module.run(parser.parse_args(argv[1:])) or 0)
+    build_parser().parse_args(argv)  # prints help / usage errors
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
