@@ -1,0 +1,466 @@
+"""The training recipe: one definition used by every run that trains a network.
+
+CC-Net's calibration (METHOD §3, §6) only holds if every width of every dataset is trained the
+same way, so ``calibrate``, ``compress`` and ``train`` all build their MONAI engines here:
+``SupervisedTrainer`` / ``SupervisedEvaluator`` (pytorch-ignite), Adam, Dice+CE (or CE / Dice),
+random flips and 90-degree rotations on patches (128 x 128 by default), foreground F1 and IoU,
+validation every ``val_interval`` epochs with early stopping on validation F1, bf16 autocast on
+GPU when ``amp`` is set.
+
+Foreground F1 and IoU are MONAI's confusion-matrix metrics on the foreground channel
+("f1 score" and "threat score" = TP / (TP + FP + FN) = IoU), with the confusion-matrix counts
+averaged over the images before the ratio: one number for the split, defined also for images
+without foreground.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from monai.data import CacheDataset, DataLoader, Dataset
+from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.handlers import (
+    CheckpointSaver,
+    ConfusionMatrix,
+    EarlyStopHandler,
+    StatsHandler,
+    ValidationHandler,
+    from_engine,
+    stopping_fn_from_metric,
+)
+from monai.inferers import SimpleInferer, SlidingWindowInferer
+from monai.losses import DiceCELoss, DiceLoss
+from monai.transforms import (
+    AsDiscreted,
+    Compose,
+    EnsureTyped,
+    Lambdad,
+    LoadImaged,
+    RandCropByPosNegLabeld,
+    RandFlipd,
+    RandRotate90d,
+    ScaleIntensityd,
+    SpatialPadd,
+)
+from monai.utils import optional_import, set_determinism
+
+__all__ = [
+    "DEFAULT_RECIPE",
+    "make_recipe",
+    "resolve_device",
+    "detect_in_channels",
+    "split_validation",
+    "load_transforms",
+    "train_transforms",
+    "post_transforms",
+    "loss_function",
+    "segmentation_metrics",
+    "val_inferer",
+    "build_training",
+    "evaluate_network",
+    "train_and_evaluate",
+]
+
+logger = logging.getLogger(__name__)
+
+#: every knob of the recipe; a bundle's ``recipe`` dict overrides any subset.
+DEFAULT_RECIPE: dict[str, Any] = {
+    "patch_size": [128, 128],  # training patches; also the sliding-window size at evaluation
+    "num_samples": 4,  # patches per image per epoch (half centred on foreground)
+    "batch_size": 4,  # images per batch (x num_samples patches)
+    "max_epochs": 100,
+    "learning_rate": 1e-3,
+    "adam_eps": 1e-8,
+    "loss": "dicece",  # "dicece" | "ce" | "dice"
+    "val_interval": 1,  # epochs between validations
+    "val_fraction": 0.2,  # of the training split, held out for validation / early stopping
+    "early_stop_patience": 10,  # validations without improvement of val F1; 0 = never stop
+    "amp": True,  # bf16 autocast on CUDA; ignored on CPU
+    "cache_rate": 1.0,
+    "num_workers": 0,
+    "sw_batch_size": 4,
+    "sw_overlap": 0.25,
+}
+
+_LOSSES = ("dicece", "ce", "dice")
+
+
+def make_recipe(recipe: Mapping | None = None, **overrides) -> dict:
+    """``DEFAULT_RECIPE`` updated with ``recipe`` and ``overrides``, checked.
+
+    Raises:
+        ValueError: an unknown key (typo), an unknown loss, or a non-positive size / count.
+    """
+    merged = dict(DEFAULT_RECIPE)
+    for source in (recipe or {}, overrides):
+        unknown = sorted(set(source) - set(DEFAULT_RECIPE))
+        if unknown:
+            raise ValueError(f"unknown recipe key(s) {unknown}; known keys: {sorted(DEFAULT_RECIPE)}.")
+        merged.update(source)
+    merged["patch_size"] = [int(p) for p in np.atleast_1d(merged["patch_size"])]
+    if str(merged["loss"]).lower() not in _LOSSES:
+        raise ValueError(f"recipe loss {merged['loss']!r} is unknown; choose one of {_LOSSES}.")
+    merged["loss"] = str(merged["loss"]).lower()
+    for key in ("num_samples", "batch_size", "max_epochs", "val_interval"):
+        if int(merged[key]) < 1:
+            raise ValueError(f"recipe {key} must be >= 1, got {merged[key]!r}.")
+        merged[key] = int(merged[key])
+    if any(p < 1 for p in merged["patch_size"]):
+        raise ValueError(f"recipe patch_size must be positive, got {merged['patch_size']!r}.")
+    if not 0 <= float(merged["val_fraction"]) < 1:
+        raise ValueError(f"recipe val_fraction must be in [0, 1), got {merged['val_fraction']!r}.")
+    return merged
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` / ``"auto"``: the GPU of this process (``LOCAL_RANK`` under torchrun) if any, else CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            import os
+
+            return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def detect_in_channels(items: Sequence[Mapping]) -> int:
+    """Channels of the first image (1 for grey, 3 for RGB), read with MONAI's ``LoadImage``."""
+    if not items:
+        raise ValueError("cannot detect the number of image channels: the dataset is empty.")
+    from monai.transforms import LoadImage
+
+    image = LoadImage(image_only=True, ensure_channel_first=True)(items[0]["image"])
+    return int(image.shape[0])
+
+
+def split_validation(items: Sequence[Mapping], fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
+    """Deterministic (train, validation) split of the training items; the test split stays untouched.
+
+    With a single training item (or ``fraction == 0``) that item also serves for validation.
+    """
+    items = list(items)
+    if not items:
+        raise ValueError("the training split is empty.")
+    n_val = int(round(fraction * len(items)))
+    if fraction <= 0 or len(items) < 2:
+        return items, items
+    n_val = min(len(items) - 1, max(1, n_val))
+    order = np.random.RandomState(seed).permutation(len(items))
+    val = [items[i] for i in sorted(order[:n_val])]
+    train = [items[i] for i in sorted(order[n_val:])]
+    return train, val
+
+
+def _match_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+    # grey networks get the luma of a colour image; colour networks get grey images repeated
+    if image.shape[0] == channels:
+        return image
+    if channels == 1:
+        return image[:3].mean(dim=0, keepdim=True) if image.shape[0] >= 3 else image[:1]
+    if image.shape[0] == 1:
+        return image.repeat(channels, *([1] * (image.ndim - 1)))
+    raise ValueError(f"image has {image.shape[0]} channels, the network expects {channels}.")
+
+
+def load_transforms(in_channels: int = 1, with_label: bool = True) -> list:
+    """Deterministic loading shared by training, validation, test and inference:
+    read, channel-first, match the network's channels, scale to [0, 1], binarise the mask (> 0)."""
+    keys = ["image", "label"] if with_label else ["image"]
+    transforms = [
+        LoadImaged(keys=keys, image_only=True, ensure_channel_first=True),
+        Lambdad(keys="image", func=partial(_match_channels, channels=int(in_channels))),
+        ScaleIntensityd(keys="image"),
+    ]
+    if with_label:
+        # masks stored as 0/1 or 0/255: anything above 0 is foreground
+        transforms.append(AsDiscreted(keys="label", threshold=0.5))
+    transforms.append(EnsureTyped(keys=keys, track_meta=True))
+    return transforms
+
+
+def train_transforms(recipe: Mapping | None = None, in_channels: int = 1) -> Compose:
+    """Loading + padding to the patch size + patches (half on foreground) + flips + 90-degree rotations."""
+    recipe = make_recipe(recipe)
+    keys = ["image", "label"]
+    patch = recipe["patch_size"]
+    spatial_axes = list(range(len(patch)))
+    return Compose(
+        load_transforms(in_channels)
+        + [
+            SpatialPadd(keys=keys, spatial_size=patch),
+            RandCropByPosNegLabeld(
+                keys=keys, label_key="label", spatial_size=patch, pos=1, neg=1, num_samples=recipe["num_samples"]
+            ),
+            *[RandFlipd(keys=keys, prob=0.5, spatial_axis=axis) for axis in spatial_axes],
+            RandRotate90d(keys=keys, prob=0.5, max_k=3, spatial_axes=(0, 1)),
+        ]
+    )
+
+
+def post_transforms() -> Compose:
+    """Logits -> one-hot prediction; label -> one-hot (what the confusion-matrix metrics expect)."""
+    return Compose(
+        [
+            AsDiscreted(keys="pred", argmax=True, to_onehot=2),
+            AsDiscreted(keys="label", to_onehot=2),
+        ]
+    )
+
+
+def loss_function(name: str = "dicece"):
+    """The recipe's loss on 2-class logits against an index label."""
+    name = str(name).lower()
+    if name == "dicece":
+        return DiceCELoss(to_onehot_y=True, softmax=True)
+    if name == "ce":
+        return DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=0.0, lambda_ce=1.0)
+    if name == "dice":
+        return DiceLoss(to_onehot_y=True, softmax=True)
+    raise ValueError(f"unknown loss {name!r}; choose one of {_LOSSES}.")
+
+
+def segmentation_metrics(prefix: str = "") -> tuple[dict, dict]:
+    """(key metric, additional metrics): foreground F1 (the key) and IoU as ignite metrics."""
+    output = from_engine(["pred", "label"])
+    f1 = ConfusionMatrix(include_background=False, metric_name="f1 score", output_transform=output)
+    iou = ConfusionMatrix(include_background=False, metric_name="threat score", output_transform=output)
+    return {f"{prefix}f1": f1}, {f"{prefix}iou": iou}
+
+
+def val_inferer(recipe: Mapping | None = None) -> SlidingWindowInferer:
+    """Whole images through patch-size windows (any image size; images smaller than a patch are padded)."""
+    recipe = make_recipe(recipe)
+    return SlidingWindowInferer(
+        roi_size=recipe["patch_size"], sw_batch_size=recipe["sw_batch_size"], overlap=recipe["sw_overlap"]
+    )
+
+
+def _amp(recipe: Mapping, device: torch.device) -> tuple[bool, dict | None]:
+    # bf16 autocast needs no loss scaling; on CPU autocast would only slow the small convs down
+    if recipe["amp"] and device.type == "cuda":
+        return True, {"dtype": torch.bfloat16}
+    return False, None
+
+
+def _dataset(items, transform, recipe):
+    if recipe["cache_rate"] > 0:
+        return CacheDataset(items, transform, cache_rate=recipe["cache_rate"], progress=False)
+    return Dataset(items, transform)
+
+
+class _KeepBestWeights:
+    """Evaluator handler: a CPU copy of the network's weights whenever the key metric improves."""
+
+    def __init__(self, network: torch.nn.Module):
+        self.network = network
+        self.state_dict: dict | None = None
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine) -> None:
+        if engine.state.best_metric_epoch == engine.state.epoch:
+            self.state_dict = {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
+
+
+def build_training(
+    network: torch.nn.Module,
+    train_items: Sequence[Mapping],
+    val_items: Sequence[Mapping],
+    recipe: Mapping | None = None,
+    device: str | torch.device | None = None,
+    in_channels: int = 1,
+    output_dir: str | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The MONAI engines of the recipe, wired together.
+
+    Returns a dict with the bundle-property names as keys: ``trainer``, ``evaluator``,
+    ``train_dataset``, ``val_dataset``, ``train_preprocessing``, ``val_preprocessing``,
+    ``postprocessing``, ``train_inferer``, ``val_inferer``, ``train_handlers``, ``val_handlers``,
+    plus ``best_weights`` (holds the best validation weights after ``trainer.run()``).
+    ``output_dir`` (optional) receives the best checkpoint ``model.pt`` and TensorBoard logs.
+    """
+    recipe = make_recipe(recipe)
+    device = resolve_device(device)
+    set_determinism(seed=seed)
+    network = network.to(device)
+    amp, amp_kwargs = _amp(recipe, device)
+
+    train_pre = train_transforms(recipe, in_channels)
+    train_pre.set_random_state(seed=seed)
+    val_pre = Compose(load_transforms(in_channels))
+    post = post_transforms()
+    train_ds = _dataset(list(train_items), train_pre, recipe)
+    val_ds = _dataset(list(val_items), val_pre, recipe)
+    generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(
+        train_ds, batch_size=recipe["batch_size"], shuffle=True, num_workers=recipe["num_workers"], generator=generator
+    )
+    val_loader = DataLoader(val_ds, batch_size=1, num_workers=recipe["num_workers"])
+
+    key_metric, extra_metrics = segmentation_metrics("val_")
+    best = _KeepBestWeights(network)
+    val_handlers: list = [StatsHandler(iteration_log=False, name="ccnet.validate"), best]
+    tensorboard = optional_import("torch.utils.tensorboard")[1] and optional_import("tensorboard")[1]
+    if output_dir is not None:
+        val_handlers.append(
+            CheckpointSaver(save_dir=output_dir, save_dict={"model": network}, save_key_metric=True, key_metric_filename="model.pt")
+        )
+    early_stop = None
+    if recipe["early_stop_patience"] > 0:
+        early_stop = EarlyStopHandler(
+            patience=int(recipe["early_stop_patience"]), score_function=stopping_fn_from_metric("val_f1")
+        )
+        val_handlers.append(early_stop)
+    evaluator = SupervisedEvaluator(
+        device=device,
+        val_data_loader=val_loader,
+        network=network,
+        inferer=val_inferer(recipe),
+        postprocessing=post,
+        key_val_metric=key_metric,
+        additional_metrics=extra_metrics,
+        val_handlers=val_handlers,
+        amp=amp,
+        amp_kwargs=amp_kwargs,
+    )
+
+    train_handlers: list = [
+        ValidationHandler(validator=evaluator, interval=recipe["val_interval"], epoch_level=True),
+        StatsHandler(
+            tag_name="train_loss", iteration_log=False, output_transform=from_engine(["loss"], first=True), name="ccnet.train"
+        ),
+    ]
+    if output_dir is not None and tensorboard:
+        from monai.handlers import TensorBoardStatsHandler
+
+        log_dir = str(Path(output_dir) / "tensorboard")
+        train_handlers.append(
+            TensorBoardStatsHandler(log_dir=log_dir, tag_name="train_loss", output_transform=from_engine(["loss"], first=True))
+        )
+        TensorBoardStatsHandler(log_dir=log_dir, iteration_log=False).attach(evaluator)
+    if progress:
+        from ignite.handlers import ProgressBar
+
+        train_handlers.append(_ProgressBarHandler(ProgressBar(persist=False)))
+    optimizer = torch.optim.Adam(network.parameters(), lr=float(recipe["learning_rate"]), eps=float(recipe["adam_eps"]))
+    trainer = SupervisedTrainer(
+        device=device,
+        max_epochs=recipe["max_epochs"],
+        train_data_loader=train_loader,
+        network=network,
+        optimizer=optimizer,
+        loss_function=loss_function(recipe["loss"]),
+        inferer=SimpleInferer(),
+        train_handlers=train_handlers,
+        amp=amp,
+        amp_kwargs=amp_kwargs,
+    )
+    if early_stop is not None:
+        early_stop.set_trainer(trainer)
+    return {
+        "trainer": trainer,
+        "evaluator": evaluator,
+        "network": network,
+        "optimizer": optimizer,
+        "train_dataset": train_ds,
+        "val_dataset": val_ds,
+        "train_preprocessing": train_pre,
+        "val_preprocessing": val_pre,
+        "postprocessing": post,
+        "train_inferer": trainer.inferer,
+        "val_inferer": evaluator.inferer,
+        "train_handlers": train_handlers,
+        "val_handlers": val_handlers,
+        "best_weights": best,
+    }
+
+
+class _ProgressBarHandler:
+    """Attach ignite's ProgressBar with the running loss (MONAI handlers are attached by ``.attach``)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def attach(self, engine) -> None:
+        self.bar.attach(engine, output_transform=from_engine(["loss"], first=True))
+
+
+def evaluate_network(
+    network: torch.nn.Module,
+    items: Sequence[Mapping],
+    recipe: Mapping | None = None,
+    device: str | torch.device | None = None,
+    in_channels: int = 1,
+) -> dict[str, float]:
+    """Foreground F1 and IoU of ``network`` on ``items`` (whole images, sliding window)."""
+    recipe = make_recipe(recipe)
+    device = resolve_device(device)
+    if not items:
+        raise ValueError("cannot evaluate on an empty split.")
+    amp, amp_kwargs = _amp(recipe, device)
+    key_metric, extra_metrics = segmentation_metrics()
+    loader = DataLoader(_dataset(list(items), Compose(load_transforms(in_channels)), recipe), batch_size=1)
+    evaluator = SupervisedEvaluator(
+        device=device,
+        val_data_loader=loader,
+        network=network.to(device),
+        inferer=val_inferer(recipe),
+        postprocessing=post_transforms(),
+        key_val_metric=key_metric,
+        additional_metrics=extra_metrics,
+        amp=amp,
+        amp_kwargs=amp_kwargs,
+    )
+    evaluator.run()
+    return {name: float(evaluator.state.metrics[name]) for name in ("f1", "iou")}
+
+
+def train_and_evaluate(
+    network: torch.nn.Module,
+    train_items: Sequence[Mapping],
+    test_items: Sequence[Mapping],
+    recipe: Mapping | None = None,
+    device: str | torch.device | None = None,
+    in_channels: int = 1,
+    output_dir: str | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train with the recipe (validation on a held-out part of ``train_items``), restore the best
+    validation weights, and evaluate F1 / IoU on ``test_items``.
+
+    Returns ``{"f1", "iou", "val_f1", "best_epoch", "epochs", "train_seconds", "device"}``.
+    """
+    recipe = make_recipe(recipe)
+    fit_items, val_items = split_validation(train_items, recipe["val_fraction"], seed)
+    start = time.perf_counter()
+    parts = build_training(network, fit_items, val_items, recipe, device, in_channels, output_dir, progress, seed)
+    parts["trainer"].run()
+    train_seconds = time.perf_counter() - start
+    evaluator = parts["evaluator"]
+    if parts["best_weights"].state_dict is not None:
+        network.load_state_dict(parts["best_weights"].state_dict)
+    metrics = evaluate_network(network, test_items, recipe, device, in_channels)
+    best_val = evaluator.state.best_metric
+    return {
+        **metrics,
+        "val_f1": float(best_val) if best_val is not None and math.isfinite(best_val) else None,
+        "best_epoch": int(evaluator.state.best_metric_epoch),
+        "epochs": int(parts["trainer"].state.epoch),
+        "train_seconds": round(train_seconds, 3),
+        "device": str(resolve_device(device)),
+    }
+
