@@ -1,0 +1,171 @@
+"""``python -m monai_ccnet plan``: widths for a disk budget, a main-memory budget or an accuracy floor.
+
+Without ``--json`` it prints the uniform and the per-stage plan side by side; with ``--json`` one
+JSON object (the chosen plan, ``CompressionPlan.to_dict()``). Bad input exits with status 2 and
+one line saying what to change. Imports neither torch nor MONAI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, MB
+from ..utils import atomic_write_json
+from .degradation import DegradationModel, list_presets, load_degradation
+from .planner import CompressionPlan, complexity_from_report, pareto_table, plan_compression
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    net = parser.add_argument_group("network")
+    net.add_argument("--arch", choices=ARCHITECTURES, help="architecture to compress (required)")
+    net.add_argument("--spatial-dims", type=int, default=2, choices=(1, 2, 3))
+    net.add_argument("--in-channels", type=int, default=1)
+    net.add_argument("--out-channels", type=int, default=2)
+    net.add_argument("--widths", type=int, nargs="+", default=list(DEFAULT_WIDTHS), metavar="W",
+                     help="the full network's stage widths (default: %(default)s)")
+
+    data = parser.add_argument_group("dataset complexity (one of)")
+    data.add_argument("--complexity", type=float, nargs="+", metavar="J",
+                      help="per-stage complexity J_0 .. J_K (same measure as the degradation model)")
+    data.add_argument("--complexity-report", metavar="FILE",
+                      help="JSON written by `python -m monai_ccnet complexity` (the model's measure is read from it)")
+
+    model = parser.add_argument_group("degradation model (one of)")
+    model.add_argument("--degradation", metavar="FILE_OR_PRESET",
+                       help=f"a fitted model (JSON) or a preset: {', '.join(list_presets())}")
+    model.add_argument("--lam", type=float, help="lambda of Eq. 3 (with --delta)")
+    model.add_argument("--delta", type=float, help="delta of Eq. 3 (with --lam)")
+    model.add_argument("--list-presets", action="store_true", help="list the shipped degradation models and exit")
+
+    constraint = parser.add_argument_group("constraint (exactly one)")
+    constraint.add_argument("--disk-budget-mb", type=float, metavar="MB", help="disk budget, MB = 10^6 bytes")
+    constraint.add_argument("--bits-per-weight", type=float, default=32, help="bits per stored weight (default: 32)")
+    constraint.add_argument("--memory-budget-mb", type=float, metavar="MB",
+                            help="main-memory budget (weights + peak feature maps; needs --input-shape)")
+    constraint.add_argument("--input-shape", type=int, nargs="+", metavar="N", help="spatial input size, e.g. 256 256")
+    constraint.add_argument("--batch", type=int, default=1)
+    constraint.add_argument("--dtype-bytes", type=int, default=4, help="bytes per value in memory (default: 4, float32)")
+    constraint.add_argument("--memory-model", choices=("exact", "paper"), default="exact",
+                            help="exact accounting solved numerically, or the paper's Eq. 7 / Eq. 14 approximation")
+    constraint.add_argument("--min-relative-accuracy", type=float, metavar="FRACTION",
+                            help="accuracy floor as a fraction of the full network's, e.g. 0.95")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--layerwise", action="store_true", help="the chosen plan uses per-stage multipliers")
+    out.add_argument("--full-accuracy", type=float, help="the full network's accuracy, for absolute predictions")
+    out.add_argument("--json", action="store_true", help="print the chosen plan as one JSON object")
+    out.add_argument("--save", metavar="FILE", help="also write the chosen plan (JSON) there")
+    out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there")
+
+
+def _degradation(args) -> tuple[DegradationModel, str]:
+    if args.degradation is not None and (args.lam is not None or args.delta is not None):
+        raise ValueError("give either --degradation or --lam and --delta, not both.")
+    if args.degradation is not None:
+        return load_degradation(args.degradation), args.degradation
+    if args.lam is None or args.delta is None:
+        raise ValueError(
+            "give a degradation model: --degradation FILE_OR_PRESET (e.g. unet-f1-paper) or both --lam and --delta."
+        )
+    model = DegradationModel(lam=args.lam, delta=args.delta, arch=args.arch, provenance={"source": "command line"})
+    return model, f"--lam {args.lam:g} --delta {args.delta:g}"
+
+
+def _plans(args) -> tuple[CompressionPlan, CompressionPlan, DegradationModel, str]:
+    if args.arch is None:
+        raise ValueError(f"--arch is required (one of {', '.join(ARCHITECTURES)}).")
+    model, model_name = _degradation(args)
+    if (args.complexity is None) == (args.complexity_report is None):
+        raise ValueError("give exactly one of --complexity J0 J1 ... and --complexity-report FILE.")
+    if args.complexity is not None:
+        complexity = args.complexity
+    else:
+        complexity = complexity_from_report(args.complexity_report, model, len(args.widths))
+    common = dict(
+        disk_budget_mb=args.disk_budget_mb, bits_per_weight=args.bits_per_weight, memory_budget_mb=args.memory_budget_mb,
+        input_shape=args.input_shape, batch=args.batch, dtype_bytes=args.dtype_bytes,
+        min_relative_accuracy=args.min_relative_accuracy, widths=args.widths, spatial_dims=args.spatial_dims,
+        in_channels=args.in_channels, out_channels=args.out_channels, memory_model=args.memory_model,
+        full_accuracy=args.full_accuracy,
+    )
+    uniform = plan_compression(args.arch, complexity, model, layerwise=False, **common)
+    per_stage = plan_compression(args.arch, complexity, model, layerwise=True, **common)
+    return uniform, per_stage, model, model_name
+
+
+def _constraint_text(c: dict) -> str:
+    if c["kind"] == "disk":
+        return (f"disk <= {c['value']:g} MB at {c['bits_per_weight']:g} bits/weight "
+                f"(theta* = {c['budget_weights']:,.0f} weights, log10 = {c['log10_budget_weights']:.3f})")
+    if c["kind"] == "memory":
+        shape = "x".join(str(v) for v in c["input_shape"])
+        return (f"main memory <= {c['value']:g} MB for input {shape}, batch {c['batch']}, {c['dtype_bytes']} bytes/value "
+                f"({c['memory_model']} memory model)")
+    return f"predicted accuracy >= {c['value']:.4g} x the full network's"
+
+
+def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: DegradationModel, model_name: str, chosen_layerwise: bool) -> str:
+    """The readable report: the uniform and the per-stage plan side by side."""
+    base = uniform.base_widths
+    full = uniform.inputs
+    lines = [
+        f"plan for {uniform.arch} ({uniform.spatial_dims}-D, {full['in_channels']} -> {full['out_channels']} channels), "
+        f"full widths {'-'.join(map(str, base))}",
+        f"complexity ({model.measure}) per stage: {' '.join(f'{c:.4g}' for c in uniform.complexity)}",
+        f"degradation: lambda = {model.lam:g}, delta = {model.delta:g} ({model.metric}, {model.measure}; {model_name})",
+        f"constraint: {_constraint_text(uniform.constraint)}",
+        "",
+    ]
+    rows = [
+        ("widths", lambda p: "-".join(map(str, p.widths))),
+        ("weights", lambda p: f"{p.weights:,}"),
+        ("log10(weights)", lambda p: f"{p.log10_weights:.3f}"),
+        (f"disk MB @ {uniform.bits_per_weight:g} bit", lambda p: f"{p.disk_bytes / MB:.4g}"),
+    ]
+    if uniform.memory_bytes is not None:
+        rows.append(("main memory MB", lambda p: f"{p.memory_bytes / MB:.4g}"))
+    rows.append(("predicted relative accuracy", lambda p: f"{p.predicted_relative_accuracy:.4f}"))
+    if uniform.predicted_accuracy is not None:
+        rows.append(("predicted accuracy", lambda p: f"{p.predicted_accuracy:.4f}"))
+    rows.append(("constraint met", lambda p: "yes" if p.satisfied else "NO"))
+    heads = ("uniform" + (" *" if not chosen_layerwise else ""), "per-stage" + (" *" if chosen_layerwise else ""))
+    cells = [(name, f(uniform), f(per_stage)) for name, f in rows]
+    w0 = max(len(c[0]) for c in cells)
+    w1 = max(len(heads[0]), *(len(c[1]) for c in cells))
+    lines.append(f"{'':<{w0}}  {heads[0]:<{w1}}  {heads[1]}")
+    lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in cells]
+    lines.append("")
+    lines.append("* the chosen plan (--layerwise picks per-stage); predictions are the model's, not measurements.")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_presets:
+        for name in list_presets():
+            m = load_degradation(name)
+            print(f"{name:24s} lambda={m.lam:<8g} delta={m.delta:<10g} {m.metric:4s} {m.measure}")
+        return 0
+    try:
+        uniform, per_stage, model, model_name = _plans(args)
+        chosen = per_stage if args.layerwise else uniform
+        if args.save:
+            chosen.save(args.save)
+        if args.pareto:
+            table = pareto_table(
+                chosen.arch, chosen.complexity, model, widths=chosen.base_widths, spatial_dims=chosen.spatial_dims,
+                in_channels=chosen.in_channels, out_channels=chosen.out_channels, bits_per_weight=chosen.bits_per_weight,
+                full_accuracy=args.full_accuracy,
+            )
+            atomic_write_json(args.pareto, table)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(chosen.to_dict()))
+    else:
+        print(summary(uniform, per_stage, model, model_name, args.layerwise))
+    return 0

@@ -1,0 +1,370 @@
+"""The degree-of-degradation model (METHOD.md §3, Eq. 3): fit, save, load, presets.
+
+A :class:`DegradationModel` holds (lambda, delta) for one architecture, accuracy metric and
+complexity measure: the slope of relative accuracy against log10(#weights) is
+``lambda * C + delta`` for a dataset of complexity ``C``. :func:`fit_degradation` fits it from
+calibration records (one per trained network); :func:`load_degradation` reads a saved fit or a
+shipped preset (``monai_ccnet/presets/*.json``, the paper's published values).
+
+numpy + stdlib only (planning runs without torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..utils import atomic_write_json
+from . import equations
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "PRESET_DIR",
+    "DegradationModel",
+    "fit_degradation",
+    "rank_measures",
+    "load_degradation",
+    "list_presets",
+]
+
+SCHEMA_VERSION = 1
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+METRICS = ("f1", "iou")
+#: JB = w * jpeg + (1 - w) * foreground (METHOD §1); these are the record keys it combines
+JPEG_KEY, FOREGROUND_KEY, JB_KEY = "jpeg", "foreground", "jb"
+
+
+@dataclasses.dataclass
+class DegradationModel:
+    """(lambda, delta) of Eq. 3 with everything needed to use it honestly.
+
+    Attributes:
+        lam, delta: Eq. 3's coefficients: slope = lam * C + delta.
+        metric: accuracy metric the slopes were measured with ("f1" or "iou").
+        measure: complexity measure C ("jpeg", "jb", "foreground", ...).
+        variant: how C was computed (METHOD §1: quality, reference, colour; ``w`` for JB).
+        arch: architecture the model was calibrated for.
+        r2: coefficient of determination of the slope-vs-complexity fit (None if unknown).
+        n_datasets, n_points: calibration size (datasets; trained networks).
+        provenance: where the numbers come from (paper section, calibration run, date ...).
+        form: "linear" = Eq. 3. Kept so that a saturating form can be added later.
+        datasets: per-dataset fit: name, complexity, slope, intercept, n_points, residual.
+        ci: bootstrap confidence intervals {"lam": [lo, hi], "delta": [lo, hi], "level", "n"}.
+    """
+
+    lam: float
+    delta: float
+    metric: str = "f1"
+    measure: str = "jpeg"
+    variant: dict = dataclasses.field(default_factory=dict)
+    arch: str = "unet"
+    r2: float | None = None
+    n_datasets: int = 0
+    n_points: int = 0
+    provenance: dict = dataclasses.field(default_factory=dict)
+    form: str = "linear"
+    datasets: list = dataclasses.field(default_factory=list)
+    ci: dict = dataclasses.field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        for name in ("lam", "delta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"DegradationModel.{name} must be a finite number, got {value!r}.")
+            setattr(self, name, float(value))
+        if self.metric not in METRICS:
+            raise ValueError(f"DegradationModel.metric must be one of {METRICS}, got {self.metric!r}.")
+        if self.form != "linear":
+            raise ValueError(f"DegradationModel.form {self.form!r} is not supported; only 'linear' (Eq. 3).")
+
+    def slope(self, complexity: float) -> float:
+        """Eq. 3: the degree of degradation lam * C + delta for complexity ``C``."""
+        return equations.degradation_slope(self.lam, self.delta, complexity)
+
+    def predict_relative_accuracy(self, widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float]) -> float:
+        """A(widths) / A(base_widths) for a dataset with per-stage ``complexity`` (METHOD §4)."""
+        from .planner import predict_relative_accuracy
+
+        return predict_relative_accuracy(widths, base_widths, complexity, self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<dict>") -> "DegradationModel":
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: a degradation model must be a JSON object, got {type(data).__name__}.")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"{source}: schema_version {version} is newer than this monai_ccnet ({SCHEMA_VERSION}); upgrade.")
+        missing = [k for k in ("lam", "delta") if k not in data]
+        if missing:
+            raise ValueError(f"{source}: missing key(s) {missing} (a degradation model needs 'lam' and 'delta').")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown}; known keys are {sorted(known)}.")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: {e}") from None
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DegradationModel":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}).") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped degradation models (``monai_ccnet/presets/*.json``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def load_degradation(name_or_path: str | os.PathLike) -> DegradationModel:
+    """A degradation model from a JSON file or a preset name such as ``"unet-f1-paper"``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return DegradationModel.load(path)
+    preset = PRESET_DIR / f"{name_or_path}.json"
+    if preset.is_file():
+        return DegradationModel.load(preset)
+    raise ValueError(
+        f"degradation {str(name_or_path)!r} is neither a file nor a preset; presets: {', '.join(list_presets())}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting (METHOD §3, steps 2 and 3)
+
+
+def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line y = a x + b (x must not be constant)."""
+    xm, ym = x.mean(), y.mean()
+    sxx = float(((x - xm) ** 2).sum())
+    slope = float(((x - xm) * (y - ym)).sum()) / sxx
+    return slope, float(ym - slope * xm)
+
+
+def _r2(x: np.ndarray, y: np.ndarray, slope: float, intercept: float) -> float:
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    ss_res = float(((y - (slope * x + intercept)) ** 2).sum())
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
+
+
+def _record_value(record: dict, key: str, index: int) -> Any:
+    if key not in record:
+        raise ValueError(f"calibration record {index} (dataset {record.get('dataset')!r}) has no {key!r} key.")
+    return record[key]
+
+
+def _dataset_complexity(record: dict, measure: str, index: int) -> float:
+    complexity = _record_value(record, "complexity", index)
+    if not isinstance(complexity, dict) or measure not in complexity:
+        have = sorted(complexity) if isinstance(complexity, dict) else complexity
+        raise ValueError(
+            f"calibration record {index} (dataset {record.get('dataset')!r}) has no complexity {measure!r} "
+            f"(has {have}); measure the datasets with that measure or fit another one."
+        )
+    values = complexity[measure]
+    value = values[0] if isinstance(values, (list, tuple)) else values  # the input scale (k = 0)
+    return float(value)
+
+
+def _dataset_slopes(records: Sequence[dict], metric: str) -> list[dict]:
+    """Per dataset: the least-squares slope of A_alpha / A_1 against log10(theta) (METHOD §3.2)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ValueError(f"calibration record {i} must be a dict, got {type(record).__name__}.")
+        groups.setdefault(str(_record_value(record, "dataset", i)), []).append((i, record))
+    if len(groups) < 2:
+        raise ValueError(
+            f"fitting (lambda, delta) needs calibration runs on at least 2 datasets, got {len(groups)} "
+            f"({sorted(groups)}); calibrate on more datasets."
+        )
+    fits = []
+    for name, runs in groups.items():
+        full = [float(_record_value(r, metric, i)) for i, r in runs if math.isclose(float(_record_value(r, "multiplier", i)), 1.0)]
+        if not full:
+            raise ValueError(f"dataset {name!r} has no run with multiplier 1; A_alpha / A_1 needs the full network's accuracy.")
+        a_full = float(np.mean(full))  # mean over seeds of the multiplier-1 runs
+        if a_full <= 0:
+            raise ValueError(f"dataset {name!r}: the full network's mean {metric} is {a_full}; cannot normalise by it.")
+        log_theta = np.array([math.log10(int(_record_value(r, "weights", i))) for i, r in runs])
+        rel = np.array([float(_record_value(r, metric, i)) / a_full for i, r in runs])
+        if len(np.unique(log_theta)) < 2:
+            raise ValueError(
+                f"dataset {name!r} has runs at {len(np.unique(log_theta))} width(s); a slope needs at least 2 widths."
+            )
+        slope, intercept = _least_squares_line(log_theta, rel)
+        fits.append(
+            {"dataset": name, "records": [i for i, _ in runs], "slope": slope, "intercept": intercept,
+             "n_points": len(runs), "full_accuracy": a_full}
+        )
+    return fits
+
+
+def _complexities(records: Sequence[dict], fits: list[dict], measure: str, w: float | None) -> np.ndarray:
+    """Dataset complexity C_d at the input scale (JB = w * jpeg + (1 - w) * foreground)."""
+    values = []
+    for fit in fits:
+        per_record = []
+        for i in fit["records"]:
+            if measure == JB_KEY:
+                c = w * _dataset_complexity(records[i], JPEG_KEY, i) + (1 - w) * _dataset_complexity(records[i], FOREGROUND_KEY, i)
+            else:
+                c = _dataset_complexity(records[i], measure, i)
+            per_record.append(c)
+        if max(per_record) - min(per_record) > 1e-9 * max(1.0, abs(max(per_record))):
+            raise ValueError(
+                f"dataset {fit['dataset']!r}: its records disagree on complexity {measure!r} "
+                f"({min(per_record)} .. {max(per_record)}); one dataset has one complexity."
+            )
+        values.append(per_record[0])
+    return np.array(values)
+
+
+def _fit_line(c: np.ndarray, s: np.ndarray, measure: str) -> tuple[float, float, float]:
+    if np.ptp(c) <= 1e-12 * max(1.0, float(np.abs(c).max())):
+        raise ValueError(
+            f"degenerate fit: every calibration dataset has the same complexity {measure!r} = {c[0]}; "
+            "lambda cannot be separated from delta. Calibrate on datasets of different complexity."
+        )
+    lam, delta = _least_squares_line(c, s)
+    return lam, delta, _r2(c, s, lam, delta)
+
+
+def _best_jb_weight(records: Sequence[dict], fits: list[dict], s: np.ndarray) -> float:
+    """w in [0, 1] with the best R^2 (METHOD §1: grid of 0.01, then a golden-section refinement)."""
+
+    def r2(w: float) -> float:
+        c = _complexities(records, fits, JB_KEY, w)
+        if np.ptp(c) <= 1e-12:
+            return -math.inf
+        return _fit_line(c, s, JB_KEY)[2]
+
+    grid = np.linspace(0.0, 1.0, 101)
+    scores = [r2(float(w)) for w in grid]
+    best = int(np.argmax(scores))
+    lo, hi = float(grid[max(best - 1, 0)]), float(grid[min(best + 1, 100)])
+    golden = (math.sqrt(5) - 1) / 2
+    for _ in range(40):
+        a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+        if r2(a) >= r2(b):
+            hi = b
+        else:
+            lo = a
+    refined = 0.5 * (lo + hi)
+    return refined if r2(refined) >= scores[best] else float(grid[best])
+
+
+def fit_degradation(
+    records: Iterable[dict],
+    metric: str = "f1",
+    measure: str = "jpeg",
+    arch: str = "unet",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    variant: dict | None = None,
+    provenance: dict | None = None,
+    level: float = 0.95,
+) -> DegradationModel:
+    """Fit (lambda, delta) of Eq. 3 from calibration records (METHOD §3).
+
+    Args:
+        records: one dict per trained network: ``{"dataset", "complexity": {measure: [per-scale
+            values]}, "multiplier", "widths", "weights", "seed", "f1", "iou"}``.
+        metric: "f1" or "iou".
+        measure: a key of ``record["complexity"]`` (value at the input scale is used), or "jb":
+            JB = w * jpeg + (1 - w) * foreground with ``w`` searched in [0, 1] for the best R^2
+            (or taken from ``variant["w"]`` when given).
+        arch: architecture the records come from (stored in the model).
+        bootstrap: number of bootstrap resamples of the datasets for the confidence intervals
+            (0: none).
+        seed: seed of the bootstrap.
+        variant: how the complexity was computed (stored; ``w`` is filled in for JB).
+        provenance: stored as is, plus the fit's own facts.
+        level: confidence level of the intervals.
+
+    Per dataset the least-squares slope of A_alpha / A_1 against log10(weights) (A_1: mean over
+    seeds of the multiplier-1 runs), then the least-squares line slope = lambda * C + delta.
+    """
+    records = list(records)
+    fits = _dataset_slopes(records, metric)
+    s = np.array([f["slope"] for f in fits])
+    variant = dict(variant or {})
+    w = None
+    if measure == JB_KEY:
+        w = variant.get("w")
+        w = _best_jb_weight(records, fits, s) if w is None else float(w)
+        variant["w"] = w
+    c = _complexities(records, fits, measure, w)
+    lam, delta, r2 = _fit_line(c, s, measure)
+
+    datasets = []
+    for fit, ci, si in zip(fits, c, s):
+        datasets.append(
+            {"dataset": fit["dataset"], "complexity": float(ci), "slope": float(si), "intercept": fit["intercept"],
+             "full_accuracy": fit["full_accuracy"], "n_points": fit["n_points"],
+             "residual": float(si - (lam * ci + delta))}
+        )
+
+    intervals: dict[str, Any] = {}
+    if bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        samples = []
+        n = len(c)
+        for _ in range(int(bootstrap)):
+            idx = rng.integers(0, n, n)
+            if np.ptp(c[idx]) <= 1e-12:
+                continue  # a resample with one distinct complexity has no line; skip it
+            samples.append(_least_squares_line(c[idx], s[idx]))
+        if samples:
+            arr = np.array(samples)
+            q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+            intervals = {
+                "lam": [float(v) for v in np.percentile(arr[:, 0], q)],
+                "delta": [float(v) for v in np.percentile(arr[:, 1], q)],
+                "level": level, "n": len(samples), "method": "percentile bootstrap over datasets", "seed": seed,
+            }
+
+    return DegradationModel(
+        lam=lam, delta=delta, metric=metric, measure=measure, variant=variant, arch=arch, r2=r2,
+        n_datasets=len(fits), n_points=len(records),
+        provenance={**(provenance or {}), "fit": "monai_ccnet.planning.fit_degradation", "bootstrap": int(bootstrap)},
+        datasets=datasets, ci=intervals,
+    )
+
+
+def rank_measures(records: Iterable[dict], metric: str = "f1", measures: Sequence[str] | None = None) -> list[tuple[str, float, float, float]]:
+    """Which complexity measure tracks accuracy loss best (the paper's Fig. 2 question).
+
+    Returns ``(measure, r2, lam, delta)`` for every measure present in all records (plus "jb"
+    when "jpeg" and "foreground" are), best R^2 first.
+    """
+    records = list(records)
+    if measures is None:
+        keys = [set(r.get("complexity", {})) for r in records if isinstance(r, dict)]
+        common = set.intersection(*keys) if keys else set()
+        measures = sorted(common) + ([JB_KEY] if {JPEG_KEY, FOREGROUND_KEY} <= common else [])
+    ranked = []
+    for measure in measures:
+        model = fit_degradation(records, metric=metric, measure=measure, bootstrap=0)
+        ranked.append((measure, model.r2, model.lam, model.delta))
+    return sorted(ranked, key=lambda row: -row[1])

@@ -1,0 +1,506 @@
+"""Prediction and the compression planner (METHOD.md §4).
+
+Every plan is first solved exactly on real numbers with the paper's equations
+(``equations.py``: Eq. 6, 7, 11, 13, 14, 16, 17), then rounded to integer widths honestly:
+
+- memory plans (disk or main memory) round each width to the nearest integer (>= 1, the rule of
+  :func:`monai_ccnet.accounting.resolve_widths`, the one the networks use) and, if the *exact*
+  count of the rounded network exceeds the budget, shrink the equations' single unknown (the
+  uniform multiplier, or Eq. 11's constant K) by bisection until it fits;
+- accuracy plans round each width up, so no stage drops more than the floor allows.
+
+Predictions use the multipliers ``width_i / base_width_i`` (the model's variables); budgets use
+exact counts from :mod:`monai_ccnet.accounting`. numpy-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .. import accounting
+from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, MB, resolve_widths, stage_weights
+from ..utils import atomic_write_json
+from . import equations
+from .degradation import DegradationModel, load_degradation
+
+__all__ = [
+    "PLAN_SCHEMA_VERSION",
+    "CompressionPlan",
+    "stage_slopes",
+    "predict_relative_accuracy",
+    "predict_accuracy",
+    "plan_compression",
+    "pareto_table",
+    "PARETO_MULTIPLIERS",
+    "complexity_from_report",
+]
+
+PLAN_SCHEMA_VERSION = 1
+#: default Pareto grid: 2^(-k/4), k = 0..24 (full width down to 1/64; contains the paper's 1, .5,
+#: .25, .125, .0625 and is dense enough to read a curve)
+PARETO_MULTIPLIERS = tuple(2.0 ** (-k / 4) for k in range(25))
+MEMORY_MODELS = ("exact", "paper")
+
+
+@dataclasses.dataclass
+class CompressionPlan:
+    """The planner's answer; ``to_dict()`` is what ``monai_ccnet.nets`` builds a network from.
+
+    Attributes:
+        widths: integer channel width per stage (what to build).
+        multipliers: ``widths[i] / base_widths[i]`` (what the prediction uses).
+        equation_multipliers: the equations' real-valued solution before rounding.
+        weights, log10_weights: exact weight count of ``widths`` (accounting, no biases).
+        disk_bytes: bytes to store the weights at ``bits_per_weight``.
+        memory_bytes: peak inference memory for ``inputs["input_shape"]`` (None without a shape).
+        predicted_relative_accuracy: predicted A(widths) / A(base_widths) (METHOD §4).
+        predicted_accuracy: the same times the full network's accuracy, when it was given.
+        constraint: {"kind": "disk" | "memory" | "accuracy", "value", ...}; ``satisfied`` says
+            whether the rounded plan meets it (checked with exact counts).
+    """
+
+    arch: str
+    spatial_dims: int
+    in_channels: int
+    out_channels: int
+    base_widths: list
+    widths: list
+    multipliers: list
+    equation_multipliers: list
+    weights: int
+    log10_weights: float
+    disk_bytes: float
+    bits_per_weight: float
+    memory_bytes: int | None
+    predicted_relative_accuracy: float
+    predicted_accuracy: float | None
+    constraint: dict
+    satisfied: bool
+    layerwise: bool
+    complexity: list
+    degradation: dict
+    inputs: dict
+    schema_version: int = PLAN_SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<dict>") -> "CompressionPlan":
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING)
+        if missing:
+            raise ValueError(f"{source}: not a compression plan, missing key(s) {missing}.")
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown} in a compression plan.")
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CompressionPlan":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}).") from None
+        return cls.from_dict(data, source=str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# prediction
+
+
+def _as_degradation(degradation) -> DegradationModel:
+    if isinstance(degradation, DegradationModel):
+        return degradation
+    if isinstance(degradation, dict):
+        return DegradationModel.from_dict(degradation)
+    if isinstance(degradation, (str, os.PathLike)):
+        return load_degradation(degradation)
+    raise ValueError(f"degradation must be a DegradationModel, dict, preset name or path, got {type(degradation).__name__}.")
+
+
+def stage_slopes(complexity: Sequence[float], degradation, n_stages: int | None = None) -> list[float]:
+    """Eq. 3 per stage: s_i = lambda * C_i + delta, validated (one C per stage, every s_i > 0)."""
+    model = _as_degradation(degradation)
+    if isinstance(complexity, (int, float)):
+        raise ValueError(f"complexity must list one value per stage (J_0 .. J_K), got the single number {complexity!r}.")
+    complexity = [float(c) for c in complexity]
+    if n_stages is not None and len(complexity) != n_stages:
+        raise ValueError(
+            f"complexity has {len(complexity)} value(s) but the network has {n_stages} stages; "
+            f"give one complexity per stage (scale 1/2^k for k = 0..{n_stages - 1})."
+        )
+    slopes = []
+    for i, c in enumerate(complexity):
+        if not math.isfinite(c):
+            raise ValueError(f"complexity[{i}] must be a finite number, got {c!r}.")
+        s = model.slope(c)
+        if s <= 0:
+            raise ValueError(
+                f"stage {i}: lambda*C + delta = {model.lam}*{c} + {model.delta} = {s:.6g} <= 0, so the degradation "
+                "model predicts no accuracy loss there and cannot be inverted; check complexity (is it the same "
+                f"measure as the model's {model.measure!r}?) or use another degradation model."
+            )
+        slopes.append(s)
+    return slopes
+
+
+def predict_relative_accuracy(
+    widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], degradation
+) -> float:
+    """Predicted A(widths) / A(base_widths) for a dataset with per-stage complexity (METHOD §4).
+
+    The largest per-stage drop, 1 - max_i (lambda*C_i + delta) * 2 * log10(base_i / width_i): the
+    uniform formula (Eq. 3 with Eq. 6) when all multipliers are equal, and the common drop that
+    Eq. 11 and Eq. 17 equalise for the planners' per-stage multipliers.
+    """
+    widths, base_widths = resolve_widths(widths), resolve_widths(base_widths)
+    if len(widths) != len(base_widths):
+        raise ValueError(f"widths {widths} and base_widths {base_widths} differ in their number of stages.")
+    slopes = stage_slopes(complexity, degradation, len(base_widths))
+    return 1.0 - max(equations.stage_drop(s, w / b) for s, w, b in zip(slopes, widths, base_widths))
+
+
+def predict_accuracy(
+    widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], degradation, full_accuracy: float
+) -> float:
+    """Absolute predicted accuracy: the full network's accuracy times :func:`predict_relative_accuracy`."""
+    return full_accuracy * predict_relative_accuracy(widths, base_widths, complexity, degradation)
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+
+def _largest_feasible(widths_at: Callable[[float], tuple], fits: Callable[[tuple], bool], t_eq: float, tol: float = 1e-10) -> float:
+    """The largest t <= t_eq whose rounded widths fit, by bisection (widths grow with t).
+
+    ``t`` is the equations' single unknown (log10 of the uniform multiplier, or Eq. 11's K);
+    rounding can push the exact count over the budget, so the unknown is lowered until it fits.
+    """
+    if fits(widths_at(t_eq)):
+        return t_eq
+    lo = t_eq - 1.0
+    while not fits(widths_at(lo)):
+        lo -= 2.0 * (t_eq - lo)
+        if lo < -1e6:
+            raise ValueError("no integer widths fit the budget.")  # unreachable: callers check the minimum first
+    hi = t_eq
+    while hi - lo > tol * max(1.0, abs(lo)):
+        mid = 0.5 * (lo + hi)
+        if fits(widths_at(mid)):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _round_up(base: Sequence[int], multipliers: Sequence[float]) -> list[int]:
+    # the 1e-9 keeps 30.000000000004 (float noise on an exact 30) from becoming 31
+    return [min(b, max(1, math.ceil(b * m - 1e-9))) for b, m in zip(base, multipliers)]
+
+
+def _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes):
+    if input_shape is None:
+        return None
+    memory_bytes = getattr(accounting, "memory_bytes", None)
+    if memory_bytes is None:
+        raise ValueError("this monai_ccnet's accounting has no memory_bytes(); main-memory planning is unavailable.")
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != spatial_dims or min(input_shape) < 1:
+        raise ValueError(f"input_shape must give {spatial_dims} positive sizes (spatial_dims={spatial_dims}), got {input_shape}.")
+
+    def memory(widths):
+        return int(memory_bytes(arch, widths, input_shape, batch=batch, dtype_bytes=dtype_bytes,
+                                in_channels=in_channels, out_channels=out_channels, mode="inference",
+                                weight_bytes=dtype_bytes))
+
+    return memory
+
+
+def _check_positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return float(value)
+
+
+def plan_compression(
+    arch: str,
+    complexity: Sequence[float],
+    degradation,
+    *,
+    disk_budget_mb: float | None = None,
+    bits_per_weight: float = 32,
+    memory_budget_mb: float | None = None,
+    input_shape: Sequence[int] | None = None,
+    batch: int = 1,
+    dtype_bytes: int = 4,
+    min_relative_accuracy: float | None = None,
+    layerwise: bool = False,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    spatial_dims: int = 2,
+    in_channels: int = 1,
+    out_channels: int = 2,
+    memory_model: str = "exact",
+    full_accuracy: float | None = None,
+) -> CompressionPlan:
+    """Per-stage widths for one constraint (METHOD §4), uniform or per-stage (``layerwise``).
+
+    Args:
+        arch: "unet", "cumedvision" or "ucunet".
+        complexity: per-stage complexity C_0 .. C_{S-1} (same measure as ``degradation``).
+        degradation: a :class:`DegradationModel`, its dict, a preset name or a JSON path.
+        disk_budget_mb: disk budget in MB (10^6 bytes) at ``bits_per_weight`` -> best accuracy
+            (Eq. 6 uniform; Eq. 11 + 13 per stage).
+        memory_budget_mb: main-memory budget in MB for ``input_shape`` x ``batch`` at
+            ``dtype_bytes`` (weights + peak live feature maps, exact accounting) -> best accuracy.
+            ``memory_model="exact"`` solves the exact count numerically; ``"paper"`` starts from
+            the paper's approximation (Eq. 7 uniform, Eq. 14 per stage) and then fixes it up.
+        min_relative_accuracy: accuracy floor as a fraction of the full network's accuracy, in
+            (0, 1) -> least memory (Eq. 16 uniform, Eq. 17 per stage).
+        widths: the full network's stage widths (multiplier 1).
+        full_accuracy: the full network's accuracy, if known (adds an absolute prediction).
+
+    Exactly one of ``disk_budget_mb``, ``memory_budget_mb``, ``min_relative_accuracy``.
+    """
+    arch = str(arch).lower()
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {ARCHITECTURES}.")
+    given = {k: v for k, v in (("disk_budget_mb", disk_budget_mb), ("memory_budget_mb", memory_budget_mb),
+                               ("min_relative_accuracy", min_relative_accuracy)) if v is not None}
+    if len(given) != 1:
+        raise ValueError(
+            "give exactly one constraint: disk_budget_mb, memory_budget_mb or min_relative_accuracy "
+            f"(got {sorted(given) or 'none'})."
+        )
+    if memory_model not in MEMORY_MODELS:
+        raise ValueError(f"memory_model must be one of {MEMORY_MODELS}, got {memory_model!r}.")
+    bits_per_weight = _check_positive("bits_per_weight", bits_per_weight)
+    model = _as_degradation(degradation)
+    base = list(resolve_widths(widths))
+    n = len(base)
+    slopes = stage_slopes(complexity, model, n)
+    complexity = [float(c) for c in complexity]
+    counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+    theta_stage = stage_weights(arch, base, **counts)
+    theta = sum(theta_stage)
+    smallest = [1] * n
+
+    def weights_of(w) -> int:
+        return sum(stage_weights(arch, w, **counts))
+
+    memory = _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes)
+    if memory_budget_mb is not None and memory is None:
+        raise ValueError("a memory budget needs input_shape (the feature maps depend on it), e.g. input_shape=(256, 256).")
+
+    # the equations' unknown t: uniform -> log10(alpha); per stage -> Eq. 11's K
+    def multipliers_at(t: float) -> list[float]:
+        return equations.stage_multipliers_for_constant(t, slopes) if layerwise else [min(1.0, 10.0**t)] * n
+
+    def widths_at(t: float) -> tuple:
+        return resolve_widths(base, multipliers_at(t))
+
+    if disk_budget_mb is not None:
+        budget_bytes = _check_positive("disk_budget_mb", disk_budget_mb) * MB
+        theta_star = equations.weights_for_disk_budget(budget_bytes, bits_per_weight)
+        min_weights = weights_of(smallest)
+        if theta_star < min_weights:
+            need = accounting.disk_bytes(min_weights, bits_per_weight) / MB
+            raise ValueError(
+                f"a disk budget of {disk_budget_mb} MB at {bits_per_weight:g} bits/weight holds {theta_star:.0f} weights, "
+                f"but the smallest {arch} (all widths 1) has {min_weights}; raise the budget to at least {need:.6g} MB "
+                "or store fewer bits per weight."
+            )
+        if layerwise:  # Eq. 11 + Eq. 13: sum_i alpha_i^2 theta_i = theta*
+            t_eq = equations.solve_stage_constant(
+                lambda a: sum(ai * ai * th for ai, th in zip(a, theta_stage)), theta_star, slopes)
+        else:  # Eq. 6
+            t_eq = math.log10(min(1.0, equations.uniform_multiplier_disk(theta_star, theta)))
+        t = _largest_feasible(widths_at, lambda w: weights_of(w) <= theta_star, t_eq)
+        plan_widths = list(widths_at(t))
+        constraint = {"kind": "disk", "value": float(disk_budget_mb), "unit": "MB", "bits_per_weight": bits_per_weight,
+                      "budget_weights": theta_star, "log10_budget_weights": math.log10(theta_star)}
+        satisfied = weights_of(plan_widths) <= theta_star
+    elif memory_budget_mb is not None:
+        budget_bytes = _check_positive("memory_budget_mb", memory_budget_mb) * MB
+        min_memory = memory(smallest)
+        if min_memory > budget_bytes:
+            raise ValueError(
+                f"a main-memory budget of {memory_budget_mb} MB is below the smallest {arch} (all widths 1) for input "
+                f"{tuple(input_shape)} x batch {batch} at {dtype_bytes} bytes/value: {min_memory / MB:.6g} MB; raise the "
+                "budget to at least that, or use a smaller input shape or batch."
+            )
+        full_memory = memory(base)
+        if memory_model == "paper":
+            if layerwise:  # Eq. 11 + Eq. 14: sum_i alpha_i theta_i = theta*, theta* = theta * M* / M
+                target = theta * budget_bytes / full_memory
+                t_eq = equations.solve_stage_constant(lambda a: sum(ai * th for ai, th in zip(a, theta_stage)), target, slopes)
+            else:  # Eq. 7: alpha = theta* / theta with memory ~ alpha
+                t_eq = math.log10(min(1.0, equations.uniform_multiplier_main_memory(budget_bytes, full_memory)))
+        else:  # exact: the equations' unknown solved numerically against the true memory
+            t_eq = 0.0
+        t = _largest_feasible(widths_at, lambda w: memory(w) <= budget_bytes, t_eq)
+        plan_widths = list(widths_at(t))
+        if memory_model == "exact":
+            t_eq = t
+        constraint = {"kind": "memory", "value": float(memory_budget_mb), "unit": "MB", "memory_model": memory_model,
+                      "input_shape": list(input_shape), "batch": batch, "dtype_bytes": dtype_bytes,
+                      "full_network_bytes": full_memory}
+        if memory_model == "paper":
+            constraint["approximation"] = "Eq. 14 (per stage)" if layerwise else "Eq. 7 (uniform)"
+        satisfied = memory(plan_widths) <= budget_bytes
+    else:
+        floor = float(min_relative_accuracy)
+        if not 0.0 < floor < 1.0:
+            raise ValueError(
+                f"min_relative_accuracy must be in (0, 1) (a fraction of the full network's accuracy, e.g. 0.95), got {floor!r}."
+            )
+        drop = 1.0 - floor
+        if layerwise:  # Eq. 17
+            equation_multipliers = equations.stage_multipliers_for_floor(drop, slopes)
+        else:  # Eq. 16 with the binding (largest) slope, usually the input scale's
+            equation_multipliers = [equations.uniform_multiplier_for_floor(drop, max(slopes))] * n
+        t_eq = None
+        plan_widths = _round_up(base, equation_multipliers)
+        # float noise may leave a stage a hair below the floor: give it one more channel
+        while predict_relative_accuracy(plan_widths, base, complexity, model) < floor:
+            drops = [equations.stage_drop(s, w / b) for s, w, b in zip(slopes, plan_widths, base)]
+            plan_widths[drops.index(max(drops))] += 1
+        constraint = {"kind": "accuracy", "value": floor, "drop": drop}
+        if not layerwise:
+            constraint["log10_weights_eq16"] = equations.log10_weights_for_floor(math.log10(theta), drop, max(slopes))
+
+    if t_eq is not None:
+        equation_multipliers = multipliers_at(t_eq)
+    plan_weights = weights_of(plan_widths)
+    predicted = predict_relative_accuracy(plan_widths, base, complexity, model)
+    if min_relative_accuracy is not None:
+        satisfied = predicted >= float(min_relative_accuracy)
+
+    inputs = {
+        "arch": arch, "complexity": complexity, "widths": base, "spatial_dims": spatial_dims, "in_channels": in_channels,
+        "out_channels": out_channels, "disk_budget_mb": disk_budget_mb, "bits_per_weight": bits_per_weight,
+        "memory_budget_mb": memory_budget_mb, "input_shape": list(input_shape) if input_shape is not None else None,
+        "batch": batch, "dtype_bytes": dtype_bytes, "min_relative_accuracy": min_relative_accuracy,
+        "layerwise": bool(layerwise), "memory_model": memory_model, "full_accuracy": full_accuracy,
+    }
+    return CompressionPlan(
+        arch=arch, spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
+        base_widths=base, widths=[int(w) for w in plan_widths],
+        multipliers=[w / b for w, b in zip(plan_widths, base)],
+        equation_multipliers=[float(a) for a in equation_multipliers],
+        weights=plan_weights, log10_weights=math.log10(plan_weights),
+        disk_bytes=accounting.disk_bytes(plan_weights, bits_per_weight), bits_per_weight=bits_per_weight,
+        memory_bytes=memory(plan_widths) if memory is not None else None,
+        predicted_relative_accuracy=predicted,
+        predicted_accuracy=full_accuracy * predicted if full_accuracy is not None else None,
+        constraint=constraint, satisfied=bool(satisfied), layerwise=bool(layerwise), complexity=complexity,
+        degradation=model.to_dict(), inputs=inputs,
+    )
+
+
+def pareto_table(
+    arch: str,
+    complexity: Sequence[float],
+    degradation,
+    *,
+    multipliers: Sequence[float] = PARETO_MULTIPLIERS,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    spatial_dims: int = 2,
+    in_channels: int = 1,
+    out_channels: int = 2,
+    bits_per_weight: float = 32,
+    layerwise: bool = True,
+    full_accuracy: float | None = None,
+) -> list[dict]:
+    """Weights vs predicted accuracy over a grid of uniform multipliers (a list of dicts to plot).
+
+    One ``"uniform"`` row per multiplier; with ``layerwise`` also the per-stage plan (Eq. 11 + 13)
+    for the same disk budget as that uniform row, so both curves can be drawn side by side.
+    """
+    model = _as_degradation(degradation)
+    base = resolve_widths(widths)
+    counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+    rows = []
+
+    def row(kind, multiplier, w):
+        weights = sum(stage_weights(arch, w, **counts))
+        rel = predict_relative_accuracy(w, base, complexity, model)
+        return {
+            "kind": kind, "multiplier": multiplier, "widths": list(w), "weights": weights,
+            "log10_weights": math.log10(weights), "disk_mb": accounting.disk_bytes(weights, bits_per_weight) / MB,
+            "predicted_relative_accuracy": rel,
+            "predicted_accuracy": full_accuracy * rel if full_accuracy is not None else None,
+        }
+
+    for m in multipliers:
+        uniform = row("uniform", float(m), resolve_widths(base, m))
+        rows.append(uniform)
+        if layerwise:
+            plan = plan_compression(arch, complexity, model, disk_budget_mb=uniform["disk_mb"], bits_per_weight=bits_per_weight,
+                                    layerwise=True, widths=base, **counts)
+            rows.append(row("layerwise", None, plan.widths))
+    return rows
+
+
+def complexity_from_report(report, degradation, n_stages: int | None = None) -> list[float]:
+    """Per-stage dataset complexity for ``degradation``'s measure from a complexity report.
+
+    ``report`` is the JSON written by ``python -m monai_ccnet complexity`` (a path or its dict):
+    ``measures[name]["mean"][k]`` is the dataset complexity at scale k. JB is combined from
+    ``jpeg`` and ``foreground`` with the model's ``variant["w"]``. The report's settings must
+    match the variant the model was calibrated with (quality, reference, colour), where the
+    model records one. Extra scales beyond ``n_stages`` are ignored.
+    """
+    model = _as_degradation(degradation)
+    source = "<report>"
+    if isinstance(report, (str, os.PathLike)):
+        source = str(report)
+        try:
+            report = json.loads(Path(report).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{source}: cannot read a complexity report ({e}).") from None
+    if not isinstance(report, dict) or not isinstance(report.get("measures"), dict):
+        raise ValueError(f"{source}: not a complexity report (no 'measures' object).")
+    settings = report.get("settings", {}) or {}
+    for key in ("quality", "reference", "colour"):
+        want = model.variant.get(key)
+        if want is not None and key in settings and settings[key] != want:
+            raise ValueError(
+                f"{source}: complexity was measured with {key}={settings[key]!r} but the degradation model was "
+                f"calibrated with {key}={want!r}; re-measure with that setting or use a matching model."
+            )
+
+    def mean(name: str) -> list[float]:
+        entry = report["measures"].get(name)
+        if not isinstance(entry, dict) or "mean" not in entry:
+            raise ValueError(
+                f"{source}: measure {name!r} not in the report (has {sorted(report['measures'])}); "
+                f"the degradation model uses {model.measure!r}."
+            )
+        return [float(v) for v in entry["mean"]]
+
+    if model.measure == "jb":
+        w = model.variant.get("w")
+        if w is None:
+            raise ValueError("the degradation model's JB weight w is unknown; pass the JB complexities directly.")
+        values = [w * j + (1 - w) * b for j, b in zip(mean("jpeg"), mean("foreground"))]
+    else:
+        values = mean(model.measure)
+    if n_stages is not None:
+        if len(values) < n_stages:
+            raise ValueError(
+                f"{source}: the report has {len(values)} scale(s) but the network has {n_stages} stages; "
+                f"re-measure with scales={n_stages}."
+            )
+        values = values[:n_stages]
+    return values
