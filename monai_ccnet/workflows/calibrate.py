@@ -1,0 +1,267 @@
+"""The calibration sweep (METHOD §3): datasets x multipliers x seeds, then (lambda, delta).
+
+Every (dataset, multiplier, seed) run trains the architecture with the shared recipe
+(:mod:`monai_ccnet.workflows.recipe`), scores F1 and IoU on the dataset's test split, and is
+written atomically to ``<output_dir>/runs/<key>.json`` the moment it ends. Rerunning the same
+command skips runs whose file exists, so a crash or kill loses at most the run in progress.
+
+Under ``torchrun`` the runs are sharded across ranks (rank ``r`` takes ``runs[r::world]``; one
+GPU each, or gloo on CPU); rank 0 fits after a barrier. The fit writes the calibration records
+(the planner's input format), the F1 and IoU degradation models, the ranking of the candidate
+complexity measures by R^2 (the paper's Fig. 2 question) and plots in the style of Fig. 6.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from monai.utils import set_determinism
+
+from monai_ccnet.accounting import DEFAULT_WIDTHS, resolve_widths, total_weights
+from monai_ccnet.utils import atomic_write_json, atomic_write_text
+
+from .common import barrier, build_model, check_arch, distributed_context, measure_complexity
+from .recipe import detect_in_channels, make_recipe, train_and_evaluate
+
+__all__ = ["DEFAULT_MULTIPLIERS", "run_key", "CalibrationSweep"]
+
+logger = logging.getLogger(__name__)
+
+#: reaches where accuracy falls (METHOD §3: the paper's set stops at 1/16, where real data barely degrades)
+DEFAULT_MULTIPLIERS = (1.0, 0.25, 0.0625, 0.03125, 0.015625)
+
+
+def run_key(dataset: str, multiplier: float, seed: int) -> str:
+    """File-name-safe id of one calibration run, e.g. ``cells__m0.0625__s1``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(dataset))
+    return f"{safe}__m{float(multiplier):.6g}__s{int(seed)}"
+
+
+class CalibrationSweep:
+    """Train every (dataset, multiplier, seed), then fit the degradation models.
+
+    Args:
+        datasets: ``{name: dataset_dir}`` (common layout with ``train`` and ``test`` splits).
+        output_dir: where ``runs/``, ``complexity/``, the fits and plots go.
+        arch, widths: the architecture and its full (multiplier 1) stage widths.
+        multipliers: uniform channel multipliers; must include 1 (the reference accuracy).
+        seeds: training seeds per (dataset, multiplier).
+        recipe: overrides of :data:`~monai_ccnet.workflows.recipe.DEFAULT_RECIPE`.
+        fit_measures: ``{metric: measure}`` for the saved models (paper: F1 with J, IoU with JB).
+        complexity: settings of :func:`~monai_ccnet.complexity.analyze_dataset` (``measures`` ...).
+        max_new_runs: stop after training this many runs in this invocation (None: all); the
+            rest are trained by the next invocation. Useful to bound a job's wall time.
+    """
+
+    def __init__(
+        self,
+        datasets: Mapping[str, str],
+        output_dir: str,
+        arch: str = "unet",
+        widths: Sequence[int] = DEFAULT_WIDTHS,
+        multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
+        seeds: Sequence[int] = (0, 1),
+        recipe: Mapping | None = None,
+        device: Any = "auto",
+        spatial_dims: int = 2,
+        out_channels: int = 2,
+        fit_measures: Mapping[str, str] | None = None,
+        complexity: Mapping | None = None,
+        bootstrap: int = 1000,
+        max_new_runs: int | None = None,
+        progress: bool = True,
+        plots: bool = True,
+    ):
+        if not datasets or len(datasets) < 2:
+            raise ValueError(
+                f"calibration needs at least 2 datasets of different complexity, got {sorted(datasets or {})}."
+            )
+        self.datasets = {str(k): str(v) for k, v in datasets.items()}
+        self.output_dir = Path(output_dir)
+        self.arch = check_arch(arch)
+        self.widths = list(resolve_widths(widths))
+        self.multipliers = [float(m) for m in multipliers]
+        if not any(math.isclose(m, 1.0) for m in self.multipliers):
+            raise ValueError(f"multipliers must include 1 (the full network's accuracy normalises the others): {self.multipliers}")
+        resolve_widths(self.widths, min(self.multipliers))  # checks positivity / finiteness
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds:
+            raise ValueError("seeds must list at least one seed.")
+        self.recipe = make_recipe(recipe)
+        self.device = device
+        self.spatial_dims = int(spatial_dims)
+        self.out_channels = int(out_channels)
+        self.fit_measures = dict(fit_measures or {"f1": "jpeg", "iou": "jb"})
+        self.complexity = dict(complexity or {})
+        self.bootstrap = int(bootstrap)
+        self.max_new_runs = None if max_new_runs is None else int(max_new_runs)
+        self.progress = bool(progress)
+        self.plots = bool(plots)
+        self.data = {name: self._load(name, folder) for name, folder in self.datasets.items()}
+
+    @staticmethod
+    def _load(name: str, folder: str) -> dict:
+        from .common import bundle_data
+
+        data = bundle_data(dataset_dir=folder)
+        return {"train": data["train"], "test": data["test"], "dataset_dir": folder}
+
+    # ----------------------------------------------------------------------------------- runs
+    def runs(self) -> list[dict]:
+        """Every run of the sweep, in a fixed order (the order ranks shard)."""
+        return [
+            {"key": run_key(d, m, s), "dataset": d, "multiplier": m, "seed": s}
+            for d in self.datasets
+            for m in self.multipliers
+            for s in self.seeds
+        ]
+
+    def _fingerprint(self) -> dict:
+        # what must not change between a run and its resumption (else results would mix)
+        return {
+            "arch": self.arch,
+            "base_widths": self.widths,
+            "spatial_dims": self.spatial_dims,
+            "out_channels": self.out_channels,
+            "recipe": self.recipe,
+        }
+
+    def _run_file(self, key: str) -> Path:
+        return self.output_dir / "runs" / f"{key}.json"
+
+    def _finished(self, key: str) -> dict | None:
+        path = self._run_file(key)
+        if not path.is_file():
+            return None
+        record = json.loads(path.read_text())
+        if record.get("config") != self._fingerprint():
+            raise ValueError(
+                f"{path} was produced with another configuration ({record.get('config')}) than this sweep "
+                f"({self._fingerprint()}); use a new output_dir or delete the old runs."
+            )
+        return record
+
+    def _complexity(self, name: str) -> dict:
+        data = self.data[name]
+        report = measure_complexity(
+            data["train"],
+            scales=len(self.widths),
+            cache_file=self.output_dir / "complexity" / f"{name}.json",
+            progress=self.progress,
+            **self.complexity,
+        )
+        return {measure: report.mean(measure) for measure in report.measures}
+
+    def _train_one(self, run: dict, complexity: dict, in_channels: int) -> dict:
+        data = self.data[run["dataset"]]
+        widths = list(resolve_widths(self.widths, run["multiplier"]))
+        set_determinism(seed=run["seed"])  # same initial weights for the same (width, seed)
+        network = build_model(self.arch, self.widths, run["multiplier"], self.spatial_dims, in_channels, self.out_channels)
+        start = time.perf_counter()
+        result = train_and_evaluate(
+            network, data["train"], data["test"], self.recipe, self.device, in_channels, progress=self.progress, seed=run["seed"]
+        )
+        return {
+            "dataset": run["dataset"],
+            "complexity": complexity,
+            "multiplier": run["multiplier"],
+            "widths": widths,
+            "weights": total_weights(self.arch, widths, self.spatial_dims, in_channels, self.out_channels),
+            "seed": run["seed"],
+            "f1": result["f1"],
+            "iou": result["iou"],
+            "arch": self.arch,
+            "key": run["key"],
+            "val_f1": result["val_f1"],
+            "epochs": result["epochs"],
+            "best_epoch": result["best_epoch"],
+            "seconds": round(time.perf_counter() - start, 3),
+            "device": result["device"],
+            "dataset_dir": data["dataset_dir"],
+            "config": self._fingerprint(),
+        }
+
+    def run(self) -> dict:
+        """Train this rank's unfinished runs, then (rank 0, all runs done) fit and save.
+
+        Returns a summary ``{"status": "complete" | "incomplete", "trained", "skipped", ...}``
+        with the output paths when complete.
+        """
+        rank, world = distributed_context()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if rank == 0:  # complexity once, before the other ranks read it from the cache
+            for name in self.datasets:
+                self._complexity(name)
+        barrier()
+        complexity = {name: self._complexity(name) for name in self.datasets}
+        channels = {name: detect_in_channels(self.data[name]["train"]) for name in self.datasets}
+
+        runs = self.runs()
+        mine = runs[rank::world]
+        trained, skipped = [], []
+        for n, run in enumerate(mine):
+            if self._finished(run["key"]) is not None:
+                skipped.append(run["key"])
+                continue
+            if self.max_new_runs is not None and len(trained) >= self.max_new_runs:
+                logger.info(f"rank {rank}: max_new_runs={self.max_new_runs} reached; rerun to train the rest.")
+                break
+            logger.info(f"rank {rank}: calibration run {n + 1}/{len(mine)} {run['key']}")
+            record = self._train_one(run, complexity[run["dataset"]], channels[run["dataset"]])
+            atomic_write_json(self._run_file(run["key"]), record)
+            logger.info(f"rank {rank}: {run['key']}: F1 {record['f1']:.4f}, IoU {record['iou']:.4f} ({record['seconds']} s)")
+            trained.append(run["key"])
+        barrier()
+        summary: dict[str, Any] = {"status": "incomplete", "rank": rank, "trained": trained, "skipped": skipped}
+        if rank != 0:
+            return summary
+        missing = [run["key"] for run in runs if not self._run_file(run["key"]).is_file()]
+        if missing:
+            logger.warning(f"calibration incomplete: {len(missing)} of {len(runs)} runs missing; rerun the same command to resume.")
+            summary["missing"] = missing
+            return summary
+        records = [self._finished(run["key"]) for run in runs]
+        summary.update(self.fit(records))
+        summary["status"] = "complete"
+        print(f"calibration finished: degradation models in {self.output_dir}")
+        return summary
+
+    # ------------------------------------------------------------------------------------ fit
+    def fit(self, records: list[dict]) -> dict:
+        """Fit and save: records.json, degradation_<metric>.json, measure_ranking.json, plots, summary.md."""
+        from monai_ccnet.planning import fit_degradation, rank_measures
+
+        from .plots import plot_degradation
+        from .reports import calibration_markdown
+
+        out = self.output_dir
+        clean = [{k: v for k, v in r.items() if k != "config"} for r in records]
+        atomic_write_json(out / "records.json", clean)
+        models, ranking, files = {}, {}, {"records": str(out / "records.json")}
+        provenance = {"source": "monai_ccnet calibrate", "datasets": self.datasets, "recipe": self.recipe}
+        for metric, measure in self.fit_measures.items():
+            model = fit_degradation(
+                clean, metric=metric, measure=measure, arch=self.arch, bootstrap=self.bootstrap, provenance=provenance
+            )
+            path = out / f"degradation_{metric}.json"
+            model.save(path)
+            models[metric] = model
+            files[f"degradation_{metric}"] = str(path)
+            ranking[metric] = [
+                {"measure": m, "r2": r2, "lam": lam, "delta": delta} for m, r2, lam, delta in rank_measures(clean, metric)
+            ]
+            if self.plots:
+                png = plot_degradation(clean, model, out / f"degradation_{metric}.png")
+                if png:
+                    files[f"plot_{metric}"] = str(png)
+            logger.info(f"{metric}: lambda={model.lam:.4g} delta={model.delta:.4g} R^2={model.r2:.3f} ({measure})")
+        atomic_write_json(out / "measure_ranking.json", ranking)
+        files["measure_ranking"] = str(out / "measure_ranking.json")
+        atomic_write_text(out / "summary.md", calibration_markdown(clean, models, ranking))
+        files["summary"] = str(out / "summary.md")
+        return {"files": files, "models": {m: model.to_dict() for m, model in models.items()}}

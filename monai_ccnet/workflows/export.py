@@ -1,0 +1,83 @@
+"""Export a trained network (TorchScript; ONNX when ``onnx`` is installed) and time its forward pass."""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from monai_ccnet.utils import optional_import
+
+__all__ = ["export_network", "measure_latency"]
+
+logger = logging.getLogger(__name__)
+
+
+def _to_torchscript(network: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    try:
+        return torch.jit.script(network)
+    except Exception as err:  # noqa: BLE001 - scripting is best effort; tracing covers the fixed graph
+        logger.info(f"torch.jit.script failed ({type(err).__name__}); tracing instead.")
+        return torch.jit.trace(network, example)
+
+
+def export_network(
+    network: torch.nn.Module,
+    example_shape: Sequence[int],
+    models_dir: str | os.PathLike,
+    name: str = "model",
+    formats: Sequence[str] = ("torchscript", "onnx"),
+) -> dict[str, str]:
+    """Write ``<models_dir>/<name>.pt`` (state dict) and the requested formats; return their paths.
+
+    ``example_shape`` is a full input shape (batch, channels, *spatial). ONNX is skipped with a log
+    line when the ``onnx`` package is missing.
+    """
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    network = network.eval().cpu()
+    example = torch.rand(*[int(s) for s in example_shape])
+    files = {"state_dict": str(models_dir / f"{name}.pt")}
+    torch.save(network.state_dict(), files["state_dict"])
+    if "torchscript" in formats:
+        with torch.no_grad():
+            scripted = _to_torchscript(network, example)
+        path = models_dir / f"{name}.ts"
+        scripted.save(str(path))
+        files["torchscript"] = str(path)
+    if "onnx" in formats:
+        if optional_import("onnx") is None:
+            logger.info("onnx not installed: skipping the ONNX export (pip install onnx).")
+        else:
+            path = models_dir / f"{name}.onnx"
+            torch.onnx.export(network, example, str(path), input_names=["image"], output_names=["logits"])
+            files["onnx"] = str(path)
+    return files
+
+
+@torch.no_grad()
+def measure_latency(
+    network: torch.nn.Module, input_shape: Sequence[int], device: str | torch.device = "cpu", repeats: int = 10, warmup: int = 2
+) -> float:
+    """Median wall time in milliseconds of one forward pass on a random ``input_shape`` batch."""
+    device = torch.device(device)
+    was_training = network.training
+    network = network.eval().to(device)
+    x = torch.rand(*[int(s) for s in input_shape], device=device)
+    times = []
+    for i in range(int(warmup) + max(1, int(repeats))):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        network(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    network.train(was_training)
+    return 1000.0 * statistics.median(times)
