@@ -22,4 +22,5 @@ except ImportError:  # pragma: no cover - exercised in a torch-free subprocess t
 
 if _torch is not None:
     # networks and transforms: imported so that MONAI's resolver finds `_target_: ScalableUNet`
+    from . import complexity  # noqa: F401
     pass
