@@ -310,7 +310,8 @@ class ComplexityStats(Analyzer):
     """Auto3DSeg case analyzer: scale-wise complexity of one loaded case.
 
     Reads ``data[image_key]`` (and ``data[label_key]`` for mask-based measures), channel-first
-    as ``LoadImaged(..., ensure_channel_first=True)`` gives them, and writes
+    as ``LoadImaged(..., ensure_channel_first=True)`` gives them (a label without channel axis,
+    as Auto3DSeg's ``DataAnalyzer`` squeezes it, is accepted), and writes
     ``data[stats_name] = {measure: [K floats], ...}``. Add it with its summary analyzer::
 
         summarizer = SegSummarizer("image", "label")
@@ -351,7 +352,10 @@ class ComplexityStats(Analyzer):
             key = self.label_key if MEASURES[name].needs == "label" else self.image_key
             if key not in d:
                 raise KeyError(f"{type(self).__name__}: key {key!r} (needed by {name!r}) not in the data ({sorted(map(str, d))}).")
-            report[name] = measure(name, d[key], self.settings).tolist()
+            value = d[key]
+            if key == self.label_key and value.ndim == d[self.image_key].ndim - 1:
+                value = value[None]  # Auto3DSeg squeezes the label's channel axis
+            report[name] = measure(name, value, self.settings).tolist()
         d[self.stats_name] = report
         return d
 

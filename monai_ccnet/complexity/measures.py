@@ -25,8 +25,9 @@ poolings sees), up-sampling by ``BILINEAR``; sizes are ``max(1, n // 2^k)``.
 
 Non-uint8 images are converted to 8 bits by an intensity rule (:func:`to_uint8`): ``"minmax"``
 (default), ``"percentile"`` / ``"percentile:LO,HI"`` (clip to those percentiles first, for CT/MR)
-or ``"window:LO,HI"`` (a fixed intensity window, e.g. CT Hounsfield units). uint8 input is used
-as is; the rule is applied to the whole image/volume at once.
+or ``"window:LO,HI"`` (a fixed intensity window, e.g. CT Hounsfield units). uint8 input, and
+integer values in 0..255 of any dtype (an 8-bit PNG loaded as float32), are used as is; the
+rule is applied to the whole image/volume at once.
 
 3-D volumes ``(C, H, W, D)`` are measured per 2-D slice along ``slice_axis`` (default: the last
 spatial axis, D) and the slices are combined: J as the sum of the slices' JPEG bytes over the
@@ -165,7 +166,9 @@ def _source(image) -> str:
 def to_uint8(image, intensity: str = "minmax") -> np.ndarray:
     """Channel-first image -> uint8 of the same shape by the documented intensity rule.
 
-    uint8 is returned unchanged; bool becomes 0/255; any other dtype is mapped to [0, 255]:
+    uint8 is returned unchanged, and so are integer values in 0..255 of a wider dtype (an 8-bit
+    file that ``LoadImaged`` turned into float32 is measured as stored); bool becomes 0/255;
+    anything else is mapped to [0, 255]:
     ``minmax`` scales [min, max] (a constant image becomes 0), ``percentile[:LO,HI]`` first
     clips to those percentiles (default 0.5, 99.5), ``window:LO,HI`` clips to a fixed window.
 
@@ -180,6 +183,9 @@ def _to_uint8(array: np.ndarray, intensity: str, source: str = "") -> np.ndarray
         return array
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
+    if array.size and np.issubdtype(array.dtype, np.number) and _is_8bit_valued(array):
+        # an 8-bit file that a loader widened (LoadImaged gives float32 by default): as stored
+        return array.astype(np.uint8)
     name, low, high = _parse_intensity(intensity)
     values = array.astype(np.float64)
     if not np.isfinite(values).all():
@@ -193,6 +199,13 @@ def _to_uint8(array: np.ndarray, intensity: str, source: str = "") -> np.ndarray
         return np.zeros(array.shape, np.uint8)
     scaled = (np.clip(values, low, high) - low) * (255.0 / (high - low))
     return np.rint(scaled).astype(np.uint8)
+
+
+def _is_8bit_valued(array: np.ndarray) -> bool:
+    if np.issubdtype(array.dtype, np.integer):
+        return bool(array.min() >= 0 and array.max() <= 255)
+    finite = np.isfinite(array).all()
+    return bool(finite and array.min() >= 0 and array.max() <= 255 and np.array_equal(array, np.round(array)))
 
 
 def _pil(plane: np.ndarray) -> Image.Image:
