@@ -181,26 +181,58 @@ def predict_accuracy(
 # planning
 
 
-def _largest_feasible(widths_at: Callable[[float], tuple], fits: Callable[[tuple], bool], t_eq: float, tol: float = 1e-10) -> float:
-    """The largest t <= t_eq whose rounded widths fit, by bisection (widths grow with t).
+def _largest_feasible(
+    widths_at: Callable[[float], tuple],
+    cost: Callable[[tuple], float],
+    budget: float,
+    t_eq: float,
+    guess: float | None = None,
+    tol: float = 1e-12,
+) -> float:
+    """The largest t <= t_eq whose rounded widths cost at most ``budget`` (widths grow with t).
 
     ``t`` is the equations' single unknown (log10 of the uniform multiplier, or Eq. 11's K);
     rounding can push the exact count over the budget, so the unknown is lowered until it fits.
+    The search keeps a feasible ``lo`` and an infeasible ``hi`` and alternates false-position and
+    bisection steps (few exact counts: a memory count costs ~0.3 ms). It stops once no width vector
+    lies strictly between the two ends (they differ by one channel in one stage), so the answer is
+    the largest fitting vector on the path, whatever the steps were. ``guess``: a first try
+    below ``t_eq`` (e.g. the paper's approximation), which saves steps when it is close.
     """
-    if fits(widths_at(t_eq)):
+    costs: dict[tuple, float] = {}
+
+    def excess(t: float) -> float:
+        widths = widths_at(t)
+        if widths not in costs:
+            costs[widths] = cost(widths)
+        return costs[widths] - budget
+
+    hi, f_hi = t_eq, excess(t_eq)
+    if f_hi <= 0:
         return t_eq
-    lo = t_eq - 1.0
-    while not fits(widths_at(lo)):
-        lo -= 2.0 * (t_eq - lo)
-        if lo < -1e6:
-            raise ValueError("no integer widths fit the budget.")  # unreachable: callers check the minimum first
-    hi = t_eq
+    lo = guess if guess is not None and guess < t_eq else t_eq - 1.0
+    f_lo = excess(lo)
+    while f_lo > 0:
+        hi, f_hi = lo, f_lo
+        lo = t_eq - 2.0 * (t_eq - lo)
+        if lo < -1e6:  # unreachable: callers check that the smallest network fits first
+            raise ValueError("no integer widths fit the budget.")
+        f_lo = excess(lo)
+    step = 0
     while hi - lo > tol * max(1.0, abs(lo)):
-        mid = 0.5 * (lo + hi)
-        if fits(widths_at(mid)):
-            lo = mid
+        if sum(h - l for h, l in zip(widths_at(hi), widths_at(lo))) <= 1:
+            break
+        step += 1
+        if step % 2:  # false position on the (nearly linear) cost, kept inside the bracket
+            t = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+            t = min(max(t, lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo))
         else:
-            hi = mid
+            t = 0.5 * (lo + hi)
+        f = excess(t)
+        if f <= 0:
+            lo, f_lo = t, f
+        else:
+            hi, f_hi = t, f
     return lo
 
 
@@ -325,7 +357,7 @@ def plan_compression(
                 lambda a: sum(ai * ai * th for ai, th in zip(a, theta_stage)), theta_star, slopes)
         else:  # Eq. 6
             t_eq = math.log10(min(1.0, equations.uniform_multiplier_disk(theta_star, theta)))
-        t = _largest_feasible(widths_at, lambda w: weights_of(w) <= theta_star, t_eq)
+        t = _largest_feasible(widths_at, weights_of, theta_star, t_eq)
         plan_widths = list(widths_at(t))
         constraint = {"kind": "disk", "value": float(disk_budget_mb), "unit": "MB", "bits_per_weight": bits_per_weight,
                       "budget_weights": theta_star, "log10_budget_weights": math.log10(theta_star)}
@@ -340,15 +372,16 @@ def plan_compression(
                 "budget to at least that, or use a smaller input shape or batch."
             )
         full_memory = memory(base)
+        if layerwise:  # Eq. 11 + Eq. 14: sum_i alpha_i theta_i = theta*, theta* = theta * M* / M
+            target = theta * budget_bytes / full_memory
+            t_paper = equations.solve_stage_constant(lambda a: sum(ai * th for ai, th in zip(a, theta_stage)), target, slopes)
+        else:  # Eq. 7: alpha = theta* / theta with memory ~ alpha
+            t_paper = math.log10(min(1.0, equations.uniform_multiplier_main_memory(budget_bytes, full_memory)))
         if memory_model == "paper":
-            if layerwise:  # Eq. 11 + Eq. 14: sum_i alpha_i theta_i = theta*, theta* = theta * M* / M
-                target = theta * budget_bytes / full_memory
-                t_eq = equations.solve_stage_constant(lambda a: sum(ai * th for ai, th in zip(a, theta_stage)), target, slopes)
-            else:  # Eq. 7: alpha = theta* / theta with memory ~ alpha
-                t_eq = math.log10(min(1.0, equations.uniform_multiplier_main_memory(budget_bytes, full_memory)))
-        else:  # exact: the equations' unknown solved numerically against the true memory
-            t_eq = 0.0
-        t = _largest_feasible(widths_at, lambda w: memory(w) <= budget_bytes, t_eq)
+            t_eq, guess = t_paper, None
+        else:  # exact: Eq. 11's structure (or one multiplier), the unknown solved against the true memory
+            t_eq, guess = 0.0, t_paper
+        t = _largest_feasible(widths_at, memory, budget_bytes, t_eq, guess)
         plan_widths = list(widths_at(t))
         if memory_model == "exact":
             t_eq = t
