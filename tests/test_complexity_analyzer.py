@@ -96,7 +96,7 @@ def test_every_bad_input_is_reported(tmp_path):
     with pytest.raises(ComplexityError, match="strict mode"):
         analyze_dataset(items, scales=2, strict=True, progress=False)
     with pytest.raises(ComplexityError, match="every image failed"):
-        analyze_dataset([i for i in items if i["id"] != "good"], scales=2, progress=False)
+        analyze_dataset([i for i in items if i.get("id") != "good"], scales=2, progress=False)
     two_channel = str(tmp_path / "two.nii.gz")
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 2, 2), np.float32), np.eye(4)), two_channel)
     with pytest.raises(ComplexityError, match="two.nii.gz: .*channel count 2"):
