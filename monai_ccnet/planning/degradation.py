@@ -328,20 +328,19 @@ def fit_degradation(
     intervals: dict[str, Any] = {}
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
-        samples = []
-        n = len(c)
-        for _ in range(int(bootstrap)):
-            idx = rng.integers(0, n, n)
-            if np.ptp(c[idx]) <= 1e-12:
-                continue  # a resample with one distinct complexity has no line; skip it
-            samples.append(_least_squares_line(c[idx], s[idx]))
-        if samples:
-            arr = np.array(samples)
+        idx = rng.integers(0, len(c), (int(bootstrap), len(c)))  # resample datasets with replacement
+        cb, sb = c[idx], s[idx]
+        cc = cb - cb.mean(axis=1, keepdims=True)
+        sxx = (cc**2).sum(axis=1)
+        keep = sxx > 1e-24  # a resample with one distinct complexity has no line; skip it
+        lam_b = (cc * (sb - sb.mean(axis=1, keepdims=True))).sum(axis=1)[keep] / sxx[keep]
+        delta_b = sb.mean(axis=1)[keep] - lam_b * cb.mean(axis=1)[keep]
+        if keep.any():
             q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
             intervals = {
-                "lam": [float(v) for v in np.percentile(arr[:, 0], q)],
-                "delta": [float(v) for v in np.percentile(arr[:, 1], q)],
-                "level": level, "n": len(samples), "method": "percentile bootstrap over datasets", "seed": seed,
+                "lam": [float(v) for v in np.percentile(lam_b, q)],
+                "delta": [float(v) for v in np.percentile(delta_b, q)],
+                "level": level, "n": int(keep.sum()), "method": "percentile bootstrap over datasets", "seed": seed,
             }
 
     return DegradationModel(
@@ -355,16 +354,22 @@ def fit_degradation(
 def rank_measures(records: Iterable[dict], metric: str = "f1", measures: Sequence[str] | None = None) -> list[tuple[str, float, float, float]]:
     """Which complexity measure tracks accuracy loss best (the paper's Fig. 2 question).
 
-    Returns ``(measure, r2, lam, delta)`` for every measure present in all records (plus "jb"
-    when "jpeg" and "foreground" are), best R^2 first.
+    Returns ``(measure, r2, lam, delta)`` for every measure of ``measures`` (default: every
+    measure present in all records, plus "jb" when "jpeg" and "foreground" are), best R^2 first.
+    A discovered measure with one value across all datasets has no fit and is left out; a
+    requested one raises.
     """
     records = list(records)
-    if measures is None:
+    discovered = measures is None
+    if discovered:
         keys = [set(r.get("complexity", {})) for r in records if isinstance(r, dict)]
         common = set.intersection(*keys) if keys else set()
         measures = sorted(common) + ([JB_KEY] if {JPEG_KEY, FOREGROUND_KEY} <= common else [])
+    fits = _dataset_slopes(records, metric)
     ranked = []
     for measure in measures:
+        if discovered and measure != JB_KEY and np.ptp(_complexities(records, fits, measure, None)) <= 1e-12:
+            continue
         model = fit_degradation(records, metric=metric, measure=measure, bootstrap=0)
         ranked.append((measure, model.r2, model.lam, model.delta))
     return sorted(ranked, key=lambda row: -row[1])
