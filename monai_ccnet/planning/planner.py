@@ -16,6 +16,7 @@ exact counts from :mod:`monai_ccnet.accounting`. numpy-free and torch-free.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -193,19 +194,17 @@ def _largest_feasible(
 
     ``t`` is the equations' single unknown (log10 of the uniform multiplier, or Eq. 11's K);
     rounding can push the exact count over the budget, so the unknown is lowered until it fits.
-    The search keeps a feasible ``lo`` and an infeasible ``hi`` and alternates false-position and
-    bisection steps (few exact counts: a memory count costs ~0.3 ms). It stops once no width vector
+    The search keeps a feasible ``lo`` and an infeasible ``hi`` and takes false-position steps
+    (Illinois variant) on log(cost / budget): few exact counts, and a memory count costs ~0.2 ms. It stops once no width vector
     lies strictly between the two ends (they differ by one channel in one stage), so the answer is
-    the largest fitting vector on the path, whatever the steps were. ``guess``: a first try
+    the largest fitting vector on the path, whatever the steps were. ``cost`` should cache its
+    answers: many values of t round to the same widths. ``guess``: a first try
     below ``t_eq`` (e.g. the paper's approximation), which saves steps when it is close.
     """
-    costs: dict[tuple, float] = {}
-
     def excess(t: float) -> float:
-        widths = widths_at(t)
-        if widths not in costs:
-            costs[widths] = cost(widths)
-        return costs[widths] - budget
+        # log of cost / budget: costs grow roughly like a power of the multipliers, so this is
+        # close to linear in t and false position lands near the answer in a few steps
+        return math.log(cost(widths_at(t)) / budget)
 
     hi, f_hi = t_eq, excess(t_eq)
     if f_hi <= 0:
@@ -218,21 +217,23 @@ def _largest_feasible(
         if lo < -1e6:  # unreachable: callers check that the smallest network fits first
             raise ValueError("no integer widths fit the budget.")
         f_lo = excess(lo)
-    step = 0
+    side = 0  # which end moved last (Illinois variant of false position: no end gets stuck)
     while hi - lo > tol * max(1.0, abs(lo)):
         if sum(h - l for h, l in zip(widths_at(hi), widths_at(lo))) <= 1:
             break
-        step += 1
-        if step % 2:  # false position on the (nearly linear) cost, kept inside the bracket
-            t = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
-            t = min(max(t, lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo))
-        else:
-            t = 0.5 * (lo + hi)
+        t = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        t = min(max(t, lo + 1e-6 * (hi - lo)), hi - 1e-6 * (hi - lo))
         f = excess(t)
         if f <= 0:
             lo, f_lo = t, f
+            if side < 0:
+                f_hi /= 2
+            side = -1
         else:
             hi, f_hi = t, f
+            if side > 0:
+                f_lo /= 2
+            side = 1
     return lo
 
 
@@ -251,7 +252,8 @@ def _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape,
     if len(input_shape) != spatial_dims or min(input_shape) < 1:
         raise ValueError(f"input_shape must give {spatial_dims} positive sizes (spatial_dims={spatial_dims}), got {input_shape}.")
 
-    def memory(widths):
+    @functools.lru_cache(maxsize=None)
+    def memory(widths: tuple) -> int:
         return int(memory_bytes(arch, widths, input_shape, batch=batch, dtype_bytes=dtype_bytes,
                                 in_channels=in_channels, out_channels=out_channels, mode="inference",
                                 weight_bytes=dtype_bytes))
@@ -325,9 +327,10 @@ def plan_compression(
     counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
     theta_stage = stage_weights(arch, base, **counts)
     theta = sum(theta_stage)
-    smallest = [1] * n
+    smallest = (1,) * n
 
-    def weights_of(w) -> int:
+    @functools.lru_cache(maxsize=None)
+    def weights_of(w: tuple) -> int:
         return sum(stage_weights(arch, w, **counts))
 
     memory = _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes)
@@ -361,22 +364,22 @@ def plan_compression(
         plan_widths = list(widths_at(t))
         constraint = {"kind": "disk", "value": float(disk_budget_mb), "unit": "MB", "bits_per_weight": bits_per_weight,
                       "budget_weights": theta_star, "log10_budget_weights": math.log10(theta_star)}
-        satisfied = weights_of(plan_widths) <= theta_star
+        satisfied = weights_of(tuple(plan_widths)) <= theta_star
     elif memory_budget_mb is not None:
         budget_bytes = _check_positive("memory_budget_mb", memory_budget_mb) * MB
-        min_memory = memory(smallest)
-        if min_memory > budget_bytes:
-            raise ValueError(
-                f"a main-memory budget of {memory_budget_mb} MB is below the smallest {arch} (all widths 1) for input "
-                f"{tuple(input_shape)} x batch {batch} at {dtype_bytes} bytes/value: {min_memory / MB:.6g} MB; raise the "
-                "budget to at least that, or use a smaller input shape or batch."
-            )
-        full_memory = memory(base)
+        full_memory = memory(tuple(base))
         if layerwise:  # Eq. 11 + Eq. 14: sum_i alpha_i theta_i = theta*, theta* = theta * M* / M
             target = theta * budget_bytes / full_memory
             t_paper = equations.solve_stage_constant(lambda a: sum(ai * th for ai, th in zip(a, theta_stage)), target, slopes)
         else:  # Eq. 7: alpha = theta* / theta with memory ~ alpha
             t_paper = math.log10(min(1.0, equations.uniform_multiplier_main_memory(budget_bytes, full_memory)))
+        # the smallest network is counted only when the approximation does not fit (saves a count)
+        if memory(widths_at(t_paper)) > budget_bytes and memory(smallest) > budget_bytes:
+            raise ValueError(
+                f"a main-memory budget of {memory_budget_mb} MB is below the smallest {arch} (all widths 1) for input "
+                f"{tuple(input_shape)} x batch {batch} at {dtype_bytes} bytes/value: {memory(smallest) / MB:.6g} MB; "
+                "raise the budget to at least that, or use a smaller input shape or batch."
+            )
         if memory_model == "paper":
             t_eq, guess = t_paper, None
         else:  # exact: Eq. 11's structure (or one multiplier), the unknown solved against the true memory
@@ -390,7 +393,7 @@ def plan_compression(
                       "full_network_bytes": full_memory}
         if memory_model == "paper":
             constraint["approximation"] = "Eq. 14 (per stage)" if layerwise else "Eq. 7 (uniform)"
-        satisfied = memory(plan_widths) <= budget_bytes
+        satisfied = memory(tuple(plan_widths)) <= budget_bytes
     else:
         floor = float(min_relative_accuracy)
         if not 0.0 < floor < 1.0:
@@ -414,7 +417,7 @@ def plan_compression(
 
     if t_eq is not None:
         equation_multipliers = multipliers_at(t_eq)
-    plan_weights = weights_of(plan_widths)
+    plan_weights = weights_of(tuple(plan_widths))
     predicted = predict_relative_accuracy(plan_widths, base, complexity, model)
     if min_relative_accuracy is not None:
         satisfied = predicted >= float(min_relative_accuracy)
@@ -433,7 +436,7 @@ def plan_compression(
         equation_multipliers=[float(a) for a in equation_multipliers],
         weights=plan_weights, log10_weights=math.log10(plan_weights),
         disk_bytes=accounting.disk_bytes(plan_weights, bits_per_weight), bits_per_weight=bits_per_weight,
-        memory_bytes=memory(plan_widths) if memory is not None else None,
+        memory_bytes=memory(tuple(plan_widths)) if memory is not None else None,
         predicted_relative_accuracy=predicted,
         predicted_accuracy=full_accuracy * predicted if full_accuracy is not None else None,
         constraint=constraint, satisfied=bool(satisfied), layerwise=bool(layerwise), complexity=complexity,
