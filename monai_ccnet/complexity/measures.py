@@ -46,6 +46,8 @@ import numpy as np
 from PIL import Image, features
 from scipy import ndimage
 
+from . import clutter
+
 __all__ = [
     "ComplexitySettings",
     "Measure",
@@ -64,6 +66,8 @@ __all__ = [
     "edge_information",
     "keypoint_density",
     "measure",
+    "jpeg_bytes",
+    "scalewise_jpeg_bytes",
     "jb",
 ]
 
@@ -424,14 +428,14 @@ class Measure:
     description: str = ""
 
 
-def _clutter(name: str) -> Callable:
-    def measure_slices(slices, settings, file_bytes=None):
-        from . import clutter
+def _feature_congestion(image: Image.Image, k: int, settings) -> float:
+    """feature congestion (Rosenholtz et al. 2007, see .clutter)"""
+    return clutter.feature_congestion(image)
 
-        per_plane = clutter.feature_congestion if name == "fc" else clutter.subband_entropy
-        return _per_slice_mean(lambda im, k, s: per_plane(im), _rescaled)(slices, settings)
 
-    return measure_slices
+def _subband_entropy(image: Image.Image, k: int, settings) -> float:
+    """sub-band entropy (Rosenholtz et al. 2007, see .clutter)"""
+    return clutter.subband_entropy(image)
 
 
 MEASURES: dict[str, Measure] = {
@@ -442,8 +446,8 @@ MEASURES: dict[str, Measure] = {
         Measure("signal_energy", "image", _per_slice_mean(_signal_energy, _rescaled), _signal_energy.__doc__),
         Measure("edge", "image", _per_slice_mean(_edge, _rescaled), _edge.__doc__),
         Measure("keypoints", "image", _per_slice_mean(_keypoints, _rescaled), _keypoints.__doc__),
-        Measure("clutter_fc", "image", _clutter("fc"), "feature congestion (Rosenholtz et al. 2007)"),
-        Measure("clutter_se", "image", _clutter("se"), "sub-band entropy (Rosenholtz et al. 2007)"),
+        Measure("clutter_fc", "image", _per_slice_mean(_feature_congestion, _rescaled), _feature_congestion.__doc__),
+        Measure("clutter_se", "image", _per_slice_mean(_subband_entropy, _rescaled), _subband_entropy.__doc__),
         Measure("boundary_density", "label", _per_slice_mean(_boundary, _rescaled_mask), _boundary.__doc__),
         Measure("components", "label", _per_slice_mean(_components, _rescaled_mask), _components.__doc__),
         Measure("thickness", "label", _per_slice_mean(_thickness, _rescaled_mask), _thickness.__doc__),
@@ -511,31 +515,43 @@ def jpeg_complexity(
     return float(scalewise_jpeg_complexity(image, 1, quality, reference, colour, file_bytes, intensity, slice_axis)[0])
 
 
-def _mask_measure(name: str) -> Callable:
-    def function(label, scales: int = 5, slice_axis: int = -1) -> np.ndarray:
-        return measure(name, label, scales=scales, slice_axis=slice_axis)
-
-    function.__name__ = function.__qualname__ = {"foreground": "foreground_density", "components": "components_per_megapixel", "thickness": "mean_thickness"}.get(name, name)
-    function.__doc__ = f"Scale-wise {MEASURES[name].description.strip()} of a binary channel-first label."
-    return function
+def foreground_density(label, scales: int = 5, slice_axis: int = -1) -> np.ndarray:
+    """Scale-wise foreground density B (foreground pixels / pixels) of a binary channel-first label."""
+    return measure("foreground", label, scales=scales, slice_axis=slice_axis)
 
 
-def _image_measure(name: str, public: str) -> Callable:
-    def function(image, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1, **options) -> np.ndarray:
-        return measure(name, image, scales=scales, intensity=intensity, slice_axis=slice_axis, **options)
-
-    function.__name__ = function.__qualname__ = public
-    function.__doc__ = f"Scale-wise {MEASURES[name].description.strip()} of a channel-first image."
-    return function
+def boundary_density(label, scales: int = 5, slice_axis: int = -1) -> np.ndarray:
+    """Scale-wise boundary density (foreground pixels with a 4-connected background neighbour,
+    or on the image border, / pixels) of a binary channel-first label."""
+    return measure("boundary_density", label, scales=scales, slice_axis=slice_axis)
 
 
-foreground_density = _mask_measure("foreground")
-boundary_density = _mask_measure("boundary_density")
-components_per_megapixel = _mask_measure("components")
-mean_thickness = _mask_measure("thickness")
-signal_energy = _image_measure("signal_energy", "signal_energy")
-edge_information = _image_measure("edge", "edge_information")
-keypoint_density = _image_measure("keypoints", "keypoint_density")
+def components_per_megapixel(label, scales: int = 5, slice_axis: int = -1) -> np.ndarray:
+    """Scale-wise number of 8-connected foreground components per megapixel of a binary label."""
+    return measure("components", label, scales=scales, slice_axis=slice_axis)
+
+
+def mean_thickness(label, scales: int = 5, slice_axis: int = -1) -> np.ndarray:
+    """Scale-wise mean object thickness, 2 x the mean distance-to-background over foreground
+    pixels (pixels of the original frame; 0 without foreground), of a binary label."""
+    return measure("thickness", label, scales=scales, slice_axis=slice_axis)
+
+
+def signal_energy(image, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1) -> np.ndarray:
+    """Scale-wise FFT signal energy sum_{f != 0} |F|^2 / N^2 of the [0, 1] grey image (DC
+    excluded, per pixel so sizes compare; by Parseval this is the grey-level variance)."""
+    return measure("signal_energy", image, scales=scales, intensity=intensity, slice_axis=slice_axis)
+
+
+def edge_information(image, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1, edge_operator: str = "sobel") -> np.ndarray:
+    """Scale-wise mean gradient magnitude sqrt(Gx^2 + Gy^2) of the [0, 1] grey image
+    (Yu & Winkler 2013 average these over scales)."""
+    return measure("edge", image, scales=scales, intensity=intensity, slice_axis=slice_axis, edge_operator=edge_operator)
+
+
+def keypoint_density(image, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1) -> np.ndarray:
+    """Scale-wise Harris corners per megapixel (the paper's SURF is not free; see ``_keypoints``)."""
+    return measure("keypoints", image, scales=scales, intensity=intensity, slice_axis=slice_axis)
 
 
 def jb(report_or_arrays, w: float) -> np.ndarray:
