@@ -1,0 +1,86 @@
+"""``python -m monai_ccnet plan``: JSON and readable output, files, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from monai_ccnet.__main__ import main
+from monai_ccnet.planning import CompressionPlan, plan_compression
+
+J = ["0.1518", "0.0857", "0.0655", "0.0496", "0.0375"]
+BASE = ["plan", "--arch", "unet", "--complexity", *J]
+
+
+def run(capsys, *args):
+    code = main([*BASE, *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_json_matches_the_api(capsys):
+    code, out, _ = run(capsys, "--degradation", "unet-f1-paper", "--min-relative-accuracy", "0.95", "--layerwise", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("widths", "multipliers", "weights", "log10_weights", "predicted_relative_accuracy", "constraint", "satisfied"):
+        assert key in data
+    expected = plan_compression("unet", [float(j) for j in J], "unet-f1-paper", min_relative_accuracy=0.95, layerwise=True)
+    assert data["widths"] == expected.widths and data["weights"] == expected.weights
+    assert data["constraint"]["kind"] == "accuracy" and data["satisfied"] is True
+
+
+def test_readable_summary_shows_both_plans(capsys):
+    code, out, _ = run(capsys, "--lam", "0.437", "--delta", "0.0103", "--memory-budget-mb", "50", "--input-shape", "128", "128",
+                       "--full-accuracy", "0.83")
+    assert code == 0
+    assert "uniform *" in out and "per-stage" in out
+    for row in ("widths", "weights", "log10(weights)", "main memory MB", "predicted relative accuracy",
+                "predicted accuracy", "constraint met"):
+        assert row in out
+    uniform = plan_compression("unet", [float(j) for j in J], {"lam": 0.437, "delta": 0.0103}, memory_budget_mb=50,
+                               input_shape=(128, 128))
+    assert "-".join(map(str, uniform.widths)) in out
+
+
+def test_report_save_and_pareto_files(capsys, tmp_path):
+    report = tmp_path / "complexity.json"
+    report.write_text(json.dumps({"settings": {"quality": 25}, "measures": {"jpeg": {"mean": [float(j) for j in J]}}}))
+    args = ["plan", "--arch", "ucunet", "--complexity-report", str(report), "--degradation", "ucunet-f1-paper",
+            "--disk-budget-mb", "1", "--bits-per-weight", "64", "--save", str(tmp_path / "plan.json"),
+            "--pareto", str(tmp_path / "pareto.json"), "--json"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = CompressionPlan.load(tmp_path / "plan.json")
+    assert saved.to_dict() == printed and saved.arch == "ucunet" and saved.weights <= 125_000
+    rows = json.loads((tmp_path / "pareto.json").read_text())
+    assert {r["kind"] for r in rows} == {"uniform", "layerwise"}
+
+
+def test_list_presets(capsys):
+    assert main(["plan", "--list-presets"]) == 0
+    assert "unet-f1-paper" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--degradation", "unet-f1-paper"], "exactly one constraint"),
+        (["--disk-budget-mb", "1"], "give a degradation model"),
+        (["--degradation", "unet-f1-paper", "--lam", "0.4", "--disk-budget-mb", "1"], "not both"),
+        (["--degradation", "nope", "--disk-budget-mb", "1"], "neither a file nor a preset"),
+        (["--lam", "0.4", "--delta", "0.01", "--min-relative-accuracy", "95"], r"must be in (0, 1)"),
+        (["--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "0.0001"], "raise the budget to at least"),
+        (["--lam", "0.4", "--delta", "0.01", "--memory-budget-mb", "10"], "needs input_shape"),
+        (["--lam", "-1", "--delta", "0.01", "--disk-budget-mb", "1"], "cannot be inverted"),
+    ],
+)
+def test_errors_exit_2_with_one_line(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_complexity_sources_are_exclusive(capsys, tmp_path):
+    code = main(["plan", "--arch", "unet", "--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "1"])
+    assert code == 2 and "exactly one of --complexity" in capsys.readouterr().err
