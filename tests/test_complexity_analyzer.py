@@ -111,7 +111,8 @@ def test_cli_on_a_small_folder(folder, tmp_path, capsys):
     output = tmp_path / "report.json"
     args = ["complexity", "--images", str(folder / "images"), "--labels", str(folder / "labels"), "--scales", "3",
             "--measures", "jpeg,foreground,boundary_density", "--output", str(output), "--no-progress"]
-    assert main(args) == 0
+    assert main(args + ["--plot"]) == 0
+    assert (tmp_path / "report.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "boundary_density" in printed and "k=2" in printed and "3 image(s), 0 error(s)" in printed
     report = ComplexityReport.load(output)

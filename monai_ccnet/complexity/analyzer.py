@@ -34,7 +34,7 @@ import numpy as np
 from monai.auto3dseg.analyzer import Analyzer
 from PIL import Image
 
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, optional_import
 from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices
 
 __all__ = [
@@ -219,6 +219,29 @@ class ComplexityReport:
         if missing:
             raise ValueError(f"{path}: not a complexity report (missing {missing}).")
         return cls(content["settings"], content["measures"], content.get("images", []), content.get("errors", []))
+
+    def plot(self, path: str | os.PathLike, measures: Sequence[str] | None = None) -> str:
+        """PNG of each measure's mean +- std against the scale k (one panel per measure).
+
+        Needs matplotlib (``pip install monai_ccnet[plot]``)."""
+        matplotlib = optional_import("matplotlib")
+        if matplotlib is None:
+            raise ImportError("plotting needs matplotlib: pip install 'monai_ccnet[plot]'")
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = [m for m in (measures or self.measures) if m in self.measures]
+        fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
+        for ax, name in zip(axes[0], names):
+            mean, std = np.asarray(self.measures[name]["mean"]), np.asarray(self.measures[name]["std"])
+            k = np.arange(len(mean))
+            ax.errorbar(k, mean, yerr=std, marker="o", capsize=3)
+            ax.set(title=name, xlabel="scale k (1/2^k)", xticks=k)
+        fig.suptitle(f"reference={self.settings.get('reference')}, colour={self.settings.get('colour')}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return str(path)
 
     def table(self) -> str:
         """Readable table: one row per measure, 'mean +- std' per scale."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..data import resolve_data
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0 = this process); default 0")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad file instead of listing every one")
     parser.add_argument("--output", default="complexity.json", help="JSON report path; default complexity.json")
+    parser.add_argument("--plot", action="store_true", help="also save a PNG of the measures per scale beside the JSON (needs matplotlib)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -58,4 +60,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error['error']}", file=sys.stderr)
     print(report.table())
     print(f"report: {report.save(args.output)}")
+    if args.plot:
+        try:
+            print(f"plot: {report.plot(os.path.splitext(args.output)[0] + '.png')}")
+        except ImportError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     return 1 if report.errors else 0
