@@ -60,16 +60,29 @@ def _pyramid(planes: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
 
 
 def _local_volume(features: np.ndarray, regulariser: float) -> np.ndarray:
-    """det(local covariance)^(1/(2n)) of an (n, H, W) feature field, Gaussian pooling window."""
+    """det(local covariance)^(1/(2n)) of an (n, H, W) feature field (n <= 3), Gaussian pooling window."""
     n = features.shape[0]
-    mean = ndimage.gaussian_filter(features, sigma=(0, POOL_SIGMA, POOL_SIGMA))
-    cov = np.empty((features.shape[1], features.shape[2], n, n))
+    features = features.astype(np.float32)
+
+    def pool(x):
+        return ndimage.gaussian_filter(x, POOL_SIGMA, truncate=3.0)
+
+    mean = [pool(f) for f in features]
+    c = [[None] * n for _ in range(n)]
     for i in range(n):
         for j in range(i, n):
-            c = ndimage.gaussian_filter(features[i] * features[j], POOL_SIGMA) - mean[i] * mean[j]
-            cov[..., i, j] = cov[..., j, i] = c
-    cov += regulariser * np.eye(n)
-    return np.clip(np.linalg.det(cov), 0.0, None) ** (1.0 / (2 * n))
+            c[i][j] = c[j][i] = pool(features[i] * features[j]) - mean[i] * mean[j] + (regulariser if i == j else 0.0)
+    if n == 1:  # closed-form determinants: far cheaper than np.linalg.det on (H, W, n, n)
+        det = c[0][0]
+    elif n == 2:
+        det = c[0][0] * c[1][1] - c[0][1] ** 2
+    else:
+        det = (
+            c[0][0] * (c[1][1] * c[2][2] - c[1][2] ** 2)
+            - c[0][1] * (c[0][1] * c[2][2] - c[1][2] * c[0][2])
+            + c[0][2] * (c[0][1] * c[1][2] - c[1][1] * c[0][2])
+        )
+    return np.clip(det, 0.0, None) ** (1.0 / (2 * n))
 
 
 def _orientation_field(luminance: np.ndarray) -> np.ndarray:
