@@ -4,11 +4,11 @@ dotted paths (``monai_ccnet.workflows.CompressWorkflow``)."""
 
 from .calibrate import DEFAULT_MULTIPLIERS, CalibrationSweep, run_key
 from .common import (
-    barrier,
+    FileBarrier,
     build_model,
     bundle_data,
     complexity_run,
-    distributed_context,
+    shard_context,
     measure_complexity,
     model_widths,
     save_metrics,
@@ -39,11 +39,11 @@ __all__ = [
     "DEFAULT_MULTIPLIERS",
     "CalibrationSweep",
     "run_key",
-    "barrier",
+    "FileBarrier",
     "build_model",
     "bundle_data",
     "complexity_run",
-    "distributed_context",
+    "shard_context",
     "measure_complexity",
     "model_widths",
     "save_metrics",

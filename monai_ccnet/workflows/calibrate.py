@@ -6,7 +6,9 @@ written atomically to ``<output_dir>/runs/<key>.json`` the moment it ends. Rerun
 command skips runs whose file exists, so a crash or kill loses at most the run in progress.
 
 Under ``torchrun`` the runs are sharded across ranks (rank ``r`` takes ``runs[r::world]``; one
-GPU each, or gloo on CPU); rank 0 fits after a barrier. The fit writes the calibration records
+GPU each, or CPU processes); rank 0 fits once every rank is done. The ranks coordinate through
+files in ``<output_dir>/ranks`` rather than a process group, because inside a process group
+MONAI's metrics all-gather across ranks (each rank would score the others' networks). The fit writes the calibration records
 (the planner's input format), the F1 and IoU degradation models, the ranking of the candidate
 complexity measures by R^2 (the paper's Fig. 2 question) and plots in the style of Fig. 6.
 """
@@ -25,7 +27,7 @@ from monai.utils import set_determinism
 from monai_ccnet.accounting import DEFAULT_WIDTHS, resolve_widths, total_weights
 from monai_ccnet.utils import atomic_write_json, atomic_write_text
 
-from .common import barrier, build_model, check_arch, distributed_context, measure_complexity
+from .common import FileBarrier, build_model, check_arch, measure_complexity, shard_context
 from .recipe import detect_in_channels, make_recipe, train_and_evaluate
 
 __all__ = ["DEFAULT_MULTIPLIERS", "run_key", "CalibrationSweep"]
@@ -192,12 +194,14 @@ class CalibrationSweep:
         Returns a summary ``{"status": "complete" | "incomplete", "trained", "skipped", ...}``
         with the output paths when complete.
         """
-        rank, world = distributed_context()
+        rank, world = shard_context()
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        ranks = FileBarrier(self.output_dir / "ranks", rank, world)
+        ranks.clear()
         if rank == 0:  # complexity once, before the other ranks read it from the cache
             for name in self.datasets:
                 self._complexity(name)
-        barrier()
+        ranks.open()
         complexity = {name: self._complexity(name) for name in self.datasets}
         channels = {name: detect_in_channels(self.data[name]["train"]) for name in self.datasets}
 
@@ -216,7 +220,7 @@ class CalibrationSweep:
             atomic_write_json(self._run_file(run["key"]), record)
             logger.info(f"rank {rank}: {run['key']}: F1 {record['f1']:.4f}, IoU {record['iou']:.4f} ({record['seconds']} s)")
             trained.append(run["key"])
-        barrier()
+        ranks.wait("trained", {"trained": trained, "skipped": skipped})
         summary: dict[str, Any] = {"status": "incomplete", "rank": rank, "trained": trained, "skipped": skipped}
         if rank != 0:
             return summary

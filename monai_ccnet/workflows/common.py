@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
+import json
 import logging
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,8 +20,8 @@ __all__ = [
     "stage_complexity",
     "build_model",
     "check_arch",
-    "distributed_context",
-    "barrier",
+    "shard_context",
+    "FileBarrier",
     "model_widths",
     "save_metrics",
     "complexity_run",
@@ -155,29 +157,92 @@ def build_model(
     )
 
 
-def distributed_context(timeout_minutes: float = 24 * 60) -> tuple[int, int]:
-    """(rank, world size). Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is created
-    here when the config did not: NCCL on GPUs, gloo on CPU. The timeout is long because the
-    ranks wait at a barrier for each other's training runs."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
+def shard_context() -> tuple[int, int]:
+    """(rank, world size) of this process from torchrun's ``RANK`` / ``WORLD_SIZE`` ((0, 1) without torchrun).
 
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return dist.get_rank(), dist.get_world_size()
-
-
-def barrier() -> None:
-    """Wait for every rank (no-op outside torch.distributed)."""
+    Sharded sweeps deliberately run without a ``torch.distributed`` process group: inside one,
+    MONAI's metrics all-gather their buffers across ranks, so every rank would score the mix of
+    all ranks' (different) networks, and ranks evaluating at different times would hang.
+    Raises:
+        RuntimeError: a process group is already initialised (e.g. by a config's ``initialize``).
+    """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        raise RuntimeError(
+            "a torch.distributed process group is initialised: a sharded sweep must run without one "
+            "(MONAI metrics would all-gather across ranks). Remove the init_process_group call from the config."
+        )
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+class FileBarrier:
+    """Rank coordination through small JSON files in a shared folder (no process group needed).
+
+    Rank 0 opens a session (``open()`` writes a fresh token); every rank then ``wait(stage)``s:
+    it writes ``<stage>.rank<r>.json`` with the token and blocks until every rank's file of the
+    stage carries the same token. Works across nodes when ``folder`` is on a shared file system.
+    """
+
+    def __init__(self, folder: str | os.PathLike, rank: int, world: int, timeout_s: float = 7 * 24 * 3600, poll_s: float = 1.0):
+        self.folder, self.rank, self.world = Path(folder), int(rank), int(world)
+        self.timeout_s, self.poll_s = float(timeout_s), float(poll_s)
+        self.started = time.time()
+        self.token: str | None = None
+
+    def _poll(self, ready, what: str):
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            value = ready()
+            if value is not None:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rank {self.rank}: waited {self.timeout_s:.0f} s for {what} in {self.folder}")
+            time.sleep(self.poll_s)
+
+    @staticmethod
+    def _read(path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def clear(self) -> None:
+        """Rank 0, first thing: remove the previous session's files."""
+        if self.rank == 0 and self.folder.is_dir():
+            for path in self.folder.glob("*.json"):
+                path.unlink(missing_ok=True)
+
+    def open(self) -> None:
+        """Rank 0 writes the session token; the other ranks wait for a token newer than their start."""
+        from monai_ccnet.utils import atomic_write_json
+
+        token_file = self.folder / "session.json"
+        if self.rank == 0:
+            self.token = uuid.uuid4().hex
+            atomic_write_json(token_file, {"token": self.token, "created": time.time(), "world": self.world})
+            return
+
+        def fresh():
+            content = self._read(token_file)
+            # 60 s of grace: the ranks of one launch start within seconds of each other
+            return content["token"] if content and content.get("created", 0) >= self.started - 60 else None
+
+        self.token = self._poll(fresh, "rank 0's session token")
+
+    def wait(self, stage: str, payload: Any = None) -> list:
+        """Announce ``stage`` done (with ``payload``); wait for every rank; return their payloads."""
+        from monai_ccnet.utils import atomic_write_json
+
+        atomic_write_json(self.folder / f"{stage}.rank{self.rank}.json", {"token": self.token, "payload": payload})
+
+        def everyone():
+            found = [self._read(self.folder / f"{stage}.rank{r}.json") for r in range(self.world)]
+            if all(f is not None and f.get("token") == self.token for f in found):
+                return [f["payload"] for f in found]
+            return None
+
+        return self._poll(everyone, f"all {self.world} ranks to finish {stage!r}")
 
 
 def model_widths(
