@@ -76,7 +76,8 @@ class DecoderStage(nn.Module):
 
 class ScalableSegNet(nn.Module):
     """Common part of the three networks: argument checks, width resolution, the encoder, the
-    input-size check and the link to the accounting. Subclasses set ``arch`` and add their parts.
+    input-size check and the link to the accounting. Subclasses set ``arch``, add their layers
+    in ``_build`` and extend ``conv_modules``; they share this constructor.
 
     Args:
         spatial_dims: 1, 2 or 3.
@@ -138,6 +139,11 @@ class ScalableSegNet(nn.Module):
             cin = in_channels if i == 0 else self.widths[i - 1]
             self.encoder.append(self._conv_pair(cin, w))
         self.pool = Pool[Pool.MAX, spatial_dims](kernel_size=2)
+        self._build()
+
+    def _build(self) -> None:
+        """Add the architecture's layers after the encoder (subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _build().")
 
     def _conv_pair(self, in_channels: int, out_channels: int) -> nn.Sequential:
         """Two 3x3 conv + norm + dropout + act, flat: ``conv0, norm0, act0, conv1, norm1, act1``."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from ..accounting import DEFAULT_WIDTHS
 from .blocks import ScalableSegNet
 
 __all__ = ["ScalableCUMedVision"]
@@ -33,19 +32,7 @@ class ScalableCUMedVision(ScalableSegNet):
 
     arch = "cumedvision"
 
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        multipliers: float | Sequence[float] | None = None,
-        norm: str | tuple | None = "batch",
-        act: str | tuple = "relu",
-        dropout: float = 0.0,
-        bias: bool = False,
-    ):
-        super().__init__(spatial_dims, in_channels, out_channels, widths, multipliers, norm, act, dropout, bias)
+    def _build(self) -> None:
         #: side outputs of stages 1 .. S-1, in that order
         self.sides = nn.ModuleList(self._side_output(k) for k in range(1, self.n_stages))
 

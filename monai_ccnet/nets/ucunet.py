@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn
 from monai.networks.layers.factories import Conv
 
-from ..accounting import DEFAULT_WIDTHS
 from .unet import ScalableUNet
 
 __all__ = ["ScalableUCUNet"]
@@ -37,22 +36,11 @@ class ScalableUCUNet(ScalableUNet):
 
     arch = "ucunet"
 
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        multipliers: float | Sequence[float] | None = None,
-        norm: str | tuple | None = "batch",
-        act: str | tuple = "relu",
-        dropout: float = 0.0,
-        bias: bool = False,
-    ):
-        super().__init__(spatial_dims, in_channels, out_channels, widths, multipliers, norm, act, dropout, bias)
+    def _build(self) -> None:
+        super()._build()  # the U-Net
         #: side outputs of scales S-1 .. 1: ``sides[j]`` reads the features entering ``decoder[j]``
         self.sides = nn.ModuleList(self._side_output(k) for k in range(self.n_stages - 1, 0, -1))
-        self.side_shared = Conv[Conv.CONV, spatial_dims](out_channels, out_channels, 1, bias=True)
+        self.side_shared = Conv[Conv.CONV, self.spatial_dims](self.out_channels, self.out_channels, 1, bias=True)
 
     def conv_modules(self) -> dict[str, nn.Module]:
         modules = super().conv_modules()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List
 
 import torch
 import torch.nn as nn
 from monai.networks.layers.factories import Conv
 
-from ..accounting import DEFAULT_WIDTHS
 from .blocks import ScalableSegNet
 
 __all__ = ["ScalableUNet"]
@@ -39,22 +38,10 @@ class ScalableUNet(ScalableSegNet):
 
     arch = "unet"
 
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        multipliers: float | Sequence[float] | None = None,
-        norm: str | tuple | None = "batch",
-        act: str | tuple = "relu",
-        dropout: float = 0.0,
-        bias: bool = False,
-    ):
-        super().__init__(spatial_dims, in_channels, out_channels, widths, multipliers, norm, act, dropout, bias)
+    def _build(self) -> None:
         #: decoder stages in the order they run: stage S-2 first, stage 0 last
         self.decoder = nn.ModuleList(self._decoder_stage(i) for i in range(self.n_stages - 2, -1, -1))
-        self.head = Conv[Conv.CONV, spatial_dims](self.widths[0], out_channels, 1, bias=True)
+        self.head = Conv[Conv.CONV, self.spatial_dims](self.widths[0], self.out_channels, 1, bias=True)
 
     def conv_modules(self) -> dict[str, nn.Module]:
         modules = super().conv_modules()
