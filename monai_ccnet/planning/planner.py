@@ -195,12 +195,13 @@ def _largest_feasible(
     ``t`` is the equations' single unknown (log10 of the uniform multiplier, or Eq. 11's K);
     rounding can push the exact count over the budget, so the unknown is lowered until it fits.
     The search keeps a feasible ``lo`` and an infeasible ``hi`` and takes false-position steps
-    (Illinois variant) on log(cost / budget): few exact counts, and a memory count costs ~0.2 ms. It stops once no width vector
-    lies strictly between the two ends (they differ by one channel in one stage), so the answer is
-    the largest fitting vector on the path, whatever the steps were. ``cost`` should cache its
-    answers: many values of t round to the same widths. ``guess``: a first try
-    below ``t_eq`` (e.g. the paper's approximation), which saves steps when it is close.
+    (Illinois variant) on log(cost / budget), so it needs few exact counts (a memory count costs
+    ~0.2 ms). It stops once no width vector lies strictly between the two ends (they differ by one
+    channel in one stage), so the answer is the largest fitting vector on the path, whatever the
+    steps were. ``cost`` should cache its answers: many values of t round to the same widths.
+    ``guess``: a first try below ``t_eq`` (e.g. the paper's approximation); saves steps when close.
     """
+
     def excess(t: float) -> float:
         # log of cost / budget: costs grow roughly like a power of the multipliers, so this is
         # close to linear in t and false position lands near the answer in a few steps
@@ -245,18 +246,15 @@ def _round_up(base: Sequence[int], multipliers: Sequence[float]) -> list[int]:
 def _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes):
     if input_shape is None:
         return None
-    memory_bytes = getattr(accounting, "memory_bytes", None)
-    if memory_bytes is None:
-        raise ValueError("this monai_ccnet's accounting has no memory_bytes(); main-memory planning is unavailable.")
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) != spatial_dims or min(input_shape) < 1:
         raise ValueError(f"input_shape must give {spatial_dims} positive sizes (spatial_dims={spatial_dims}), got {input_shape}.")
 
     @functools.lru_cache(maxsize=None)
     def memory(widths: tuple) -> int:
-        return int(memory_bytes(arch, widths, input_shape, batch=batch, dtype_bytes=dtype_bytes,
-                                in_channels=in_channels, out_channels=out_channels, mode="inference",
-                                weight_bytes=dtype_bytes))
+        return int(accounting.memory_bytes(arch, widths, input_shape, batch=batch, dtype_bytes=dtype_bytes,
+                                           in_channels=in_channels, out_channels=out_channels, mode="inference",
+                                           weight_bytes=dtype_bytes))
 
     return memory
 
