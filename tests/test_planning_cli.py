@@ -8,6 +8,7 @@ import pytest
 
 from monai_ccnet.__main__ import main
 from monai_ccnet.planning import CompressionPlan, plan_compression
+from monai_ccnet.utils import optional_import
 
 J = ["0.1518", "0.0857", "0.0655", "0.0496", "0.0375"]
 BASE = ["plan", "--arch", "unet", "--complexity", *J]
@@ -55,6 +56,8 @@ def test_report_save_and_pareto_files(capsys, tmp_path):
     assert saved.to_dict() == printed and saved.arch == "ucunet" and saved.weights <= 125_000
     rows = json.loads((tmp_path / "pareto.json").read_text())
     assert {r["kind"] for r in rows} == {"uniform", "layerwise"}
+    if optional_import("matplotlib") is not None:
+        assert (tmp_path / "pareto.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_list_presets(capsys):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, MB
 from ..utils import atomic_write_json
 from .degradation import DegradationModel, list_presets, load_degradation
-from .planner import CompressionPlan, complexity_from_report, pareto_table, plan_compression
+from .planner import CompressionPlan, complexity_from_report, pareto_table, plan_compression, plot_pareto
 
 __all__ = ["add_arguments", "run"]
 
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--full-accuracy", type=float, help="the full network's accuracy, for absolute predictions")
     out.add_argument("--json", action="store_true", help="print the chosen plan as one JSON object")
     out.add_argument("--save", metavar="FILE", help="also write the chosen plan (JSON) there")
-    out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there")
+    out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there, and a PNG beside it when matplotlib is installed")
 
 
 def _degradation(args) -> tuple[DegradationModel, str]:
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 full_accuracy=args.full_accuracy,
             )
             atomic_write_json(args.pareto, table)
+            plot_pareto(table, Path(args.pareto).with_suffix(".png"), title=f"{chosen.arch}: predicted accuracy vs size")
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ __all__ = [
     "pareto_table",
     "PARETO_MULTIPLIERS",
     "complexity_from_report",
+    "plot_pareto",
 ]
 
 PLAN_SCHEMA_VERSION = 1
@@ -538,3 +539,34 @@ def complexity_from_report(report, degradation, n_stages: int | None = None) -> 
             )
         values = values[:n_stages]
     return values
+
+
+def plot_pareto(rows: Sequence[dict], path: str | os.PathLike, title: str | None = None) -> Path | None:
+    """Draw a :func:`pareto_table` (predicted relative accuracy against log10 weights) as a PNG.
+
+    Needs matplotlib (the ``plot`` extra); returns None without writing when it is missing.
+    """
+    from ..utils import optional_import
+
+    matplotlib = optional_import("matplotlib")
+    if matplotlib is None:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind, style in (("uniform", "o-"), ("layerwise", "s--")):
+        points = [(r["log10_weights"], r["predicted_relative_accuracy"]) for r in rows if r["kind"] == kind]
+        if points:
+            ax.plot(*zip(*points), style, markersize=3, label="per-stage" if kind == "layerwise" else kind)
+    ax.set_xlabel("log10(weights)")
+    ax.set_ylabel("predicted relative accuracy")
+    ax.set_title(title or "CC-Net plans: predicted accuracy vs size")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
