@@ -34,10 +34,10 @@ SYNTHETIC_KINDS: dict[str, dict] = {
     "discs": {"generator": "discs", "num_objs": 3, "rad_min": 0.12, "rad_max": 0.25, "noise": 0.02},
     "cells": {"generator": "discs", "num_objs": 25, "rad_min": 0.03, "rad_max": 0.07, "noise": 0.15},
     "vessels": {"generator": "vessels", "num_curves": 6, "noise": 0.12},
-    "clutter": {"generator": "discs", "num_objs": 60, "rad_min": 0.02, "rad_max": 0.05, "noise": 0.45},
+    "clutter": {"generator": "discs", "num_objs": 80, "rad_min": 0.02, "rad_max": 0.05, "noise": 0.7},
 }
 
-_FORMAT_VERSION = 1  # bump when the generators change, so cached folders are regenerated
+_FORMAT_VERSION = 2  # bump when the generators change, so cached folders are regenerated
 
 
 def _discs(size: int, rng: np.random.RandomState, num_objs: int, rad_min: float, rad_max: float, noise: float):

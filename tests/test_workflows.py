@@ -1,0 +1,199 @@
+"""The workflow building blocks, in process: recipe, data resolution, rank coordination, planning
+checks, reports, plots, and the bundle's configs and metadata."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.conftest import REPO
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("monai")
+
+from monai_ccnet.data.synthetic import make_synthetic_dataset  # noqa: E402
+from monai_ccnet.workflows import (  # noqa: E402
+    CompressWorkflow,
+    FileBarrier,
+    bundle_data,
+    compress_markdown,
+    make_recipe,
+    markdown_table,
+    model_widths,
+    plot_degradation,
+    run_key,
+    split_validation,
+)
+
+CONFIGS = REPO / "bundles" / "ccnet_segmentation" / "configs"
+
+
+def test_recipe_defaults_overrides_and_errors():
+    recipe = make_recipe({"max_epochs": 3}, patch_size=64)
+    assert recipe["max_epochs"] == 3 and recipe["patch_size"] == [64] and recipe["loss"] == "dicece"
+    with pytest.raises(ValueError, match=r"unknown recipe key\(s\) \['epochs'\]"):
+        make_recipe({"epochs": 3})
+    with pytest.raises(ValueError, match="loss 'focal' is unknown"):
+        make_recipe(loss="focal")
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        make_recipe(batch_size=0)
+
+
+def test_validation_split_is_deterministic_and_disjoint():
+    items = [{"image": f"{i}.png", "id": str(i)} for i in range(10)]
+    train, val = split_validation(items, 0.2, seed=0)
+    assert (train, val) == split_validation(items, 0.2, seed=0)
+    assert len(val) == 2 and len(train) == 8 and not {i["id"] for i in train} & {i["id"] for i in val}
+    assert split_validation(items[:1], 0.2) == (items[:1], items[:1]), "one item validates on itself"
+
+
+def test_run_keys_are_unique_file_names():
+    keys = {run_key(d, m, s) for d in ("a b", "c/d") for m in (1, 0.25, 1 / 64) for s in (0, 1)}
+    assert len(keys) == 12 and all("/" not in k and " " not in k for k in keys)
+    assert run_key("cells", 0.0625, 1) == "cells__m0.0625__s1"
+
+
+def test_file_barrier_waits_for_every_rank(tmp_path):
+    world, results = 3, {}
+
+    def rank(r):
+        barrier = FileBarrier(tmp_path, r, world, timeout_s=30, poll_s=0.02)
+        barrier.clear()
+        barrier.open()
+        results[r] = barrier.wait("done", payload=r * 10)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(world)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == {r: [0, 10, 20] for r in range(world)}
+
+
+def test_file_barrier_times_out_with_a_clear_error(tmp_path):
+    barrier = FileBarrier(tmp_path, 0, 2, timeout_s=0.2, poll_s=0.05)
+    barrier.open()
+    with pytest.raises(TimeoutError, match="all 2 ranks to finish 'done'"):
+        barrier.wait("done")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    return make_synthetic_dataset(tmp_path / "data", "discs", num_images=4, size=32)
+
+
+def test_bundle_data_errors_name_the_problem(tmp_path, tiny_dataset):
+    data = bundle_data(dataset_dir=str(tiny_dataset))
+    assert data["name"] == "discs" and len(data["train"]) == 3 and len(data["test"]) == 1
+    synthetic = bundle_data(synthetic_dir=str(tmp_path / "syn"), synthetic={"num_images": 4, "size": 32}, target="vessels")
+    assert synthetic["name"] == "synthetic-vessels"
+    with pytest.raises(FileNotFoundError, match="dataset_dir not found: /no/such"):
+        bundle_data(dataset_dir="/no/such")
+    with pytest.raises(ValueError, match="not both"):
+        bundle_data(dataset_dir=str(tiny_dataset), datalist="x.json")
+    split = json.loads((tiny_dataset / "split.json").read_text())
+    (tiny_dataset / "split.json").write_text(json.dumps({"train": split["train"] + split["test"], "test": split["test"]}))
+    with pytest.raises(ValueError, match="in both train and test"):
+        bundle_data(dataset_dir=str(tiny_dataset))
+    (tiny_dataset / "split.json").write_text(json.dumps({"train": split["train"]}))
+    with pytest.raises(ValueError, match="held-out test split, but none was found"):
+        bundle_data(dataset_dir=str(tiny_dataset))
+
+
+def test_compress_checks_constraint_and_plan_before_training(tmp_path, tiny_dataset):
+    data = bundle_data(dataset_dir=str(tiny_dataset))
+    common = dict(data=data, output_dir=str(tmp_path / "out"), widths=[4, 8, 16], progress=False)
+    with pytest.raises(ValueError, match="unknown arch 'resnet'"):
+        CompressWorkflow(arch="resnet", disk_budget_mb=1, **common)
+    with pytest.raises(ValueError, match="constraint must be one of"):
+        CompressWorkflow(constraint="speed", **common)
+    with pytest.raises(ValueError, match="needs a value for min_relative_accuracy"):
+        CompressWorkflow(constraint="accuracy", **common)
+    # the selected constraint wins over the other budgets' defaults
+    workflow = CompressWorkflow(constraint="accuracy", disk_budget_mb=1.0, min_relative_accuracy=0.9, **common)
+    plan, model = workflow.plan()
+    assert plan.constraint["kind"] == "accuracy" and plan.predicted_relative_accuracy >= 0.9
+    assert model.metric == "f1" and len(plan.complexity) == 3
+    with pytest.raises(ValueError, match="disk budget"):
+        CompressWorkflow(disk_budget_mb=1e-6, **common).plan()
+    assert not (tmp_path / "out" / "models").exists(), "nothing is trained or exported by a failed plan"
+
+
+def test_model_widths_from_multipliers_or_plan(tmp_path, tiny_dataset):
+    assert model_widths([4, 8, 16], 0.5) == [2, 4, 8]
+    data = bundle_data(dataset_dir=str(tiny_dataset))
+    plan, _ = CompressWorkflow(data, str(tmp_path), widths=[4, 8, 16], disk_budget_mb=0.005, progress=False).plan()
+    plan.save(tmp_path / "plan.json")
+    assert model_widths([64, 128], None, str(tmp_path / "plan.json")) == plan.widths
+
+
+def test_markdown_report_shows_predicted_and_achieved():
+    report = {
+        "arch": "unet", "dataset": "cells", "layerwise": False, "satisfied": True, "device": "cpu",
+        "constraint": {"kind": "disk", "value": 1.0, "unit": "MB"}, "complexity": [0.1, 0.05],
+        "degradation": {"source": "unet-f1-paper", "measure": "jpeg", "lam": 0.437, "delta": 0.0103},
+        "predicted": {"metric": "f1", "relative_accuracy": 0.9, "f1": 0.72},
+        "compressed": {"widths": [2, 4], "weights": 100, "disk_bytes": 400, "latency_ms": 1.0, "f1": 0.7, "iou": 0.5,
+                       "relative_f1": 0.875, "latency_input": [1, 1, 32, 32]},
+        "full": {"widths": [4, 8], "weights": 400, "disk_bytes": 1600, "latency_ms": 2.0, "f1": 0.8, "iou": 0.6},
+        "compression": {"weights_ratio": 4.0, "speedup": 2.0},
+        "files": {"report": "r.json"},
+    }
+    text = compress_markdown(report)
+    assert "| predicted | 0.9 | 0.72 |" in text and "| achieved | 0.875 | 0.7 |" in text
+    assert "| compressed | 2-4 | 100 |" in text and "4x fewer" in text
+    assert markdown_table(["a"], [[None]]) == "| a |\n|---|\n| - |"
+
+
+def test_degradation_plot_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from monai_ccnet.planning import fit_degradation
+
+    records = []
+    for name, c, slope in (("easy", 0.05, 0.03), ("hard", 0.2, 0.1)):
+        for m, weights in ((1.0, 10000), (0.5, 2500), (0.25, 625)):
+            f1 = 0.9 * (1 - slope * (4 - __import__("math").log10(weights)))
+            records.append({"dataset": name, "complexity": {"jpeg": [c, c / 2]}, "multiplier": m, "widths": [4, 8],
+                            "weights": weights, "seed": 0, "f1": f1, "iou": f1 * 0.8})
+    model = fit_degradation(records, "f1", "jpeg", bootstrap=0)
+    assert model.lam == pytest.approx((0.1 - 0.03) / 0.15)
+    path = plot_degradation(records, model, tmp_path / "fig6.png")
+    assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_metadata_has_the_bundle_spec_keys():
+    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    required = {"version", "changelog", "monai_version", "pytorch_version", "numpy_version", "required_packages_version",
+                "task", "description", "authors", "copyright", "network_data_format"}
+    assert required <= set(meta)
+    assert meta["version"] in meta["changelog"]
+    import monai
+
+    assert meta["monai_version"] == monai.__version__
+    fmt = meta["network_data_format"]
+    assert fmt["inputs"]["image"]["num_channels"] == 1 and fmt["outputs"]["pred"]["num_channels"] == 2
+
+
+@pytest.mark.parametrize(
+    "workflow, ids",
+    [
+        ("train", ["bundle_root", "device", "dataset_dir", "network_def", "train#trainer", "train#dataset",
+                   "train#inferer", "validate#evaluator", "max_epochs", "val_interval", "run", "training"]),
+        ("evaluate", ["validate#evaluator", "validate#dataset", "validate#inferer", "network_def", "run", "evaluate"]),
+        ("inference", ["evaluator", "dataset", "inferer", "network_def", "run", "inference"]),
+        ("compress", ["compression", "run", "compress"]),
+        ("calibrate", ["calibration", "run", "calibrate"]),
+        ("complexity", ["run", "complexity"]),
+    ],
+)
+def test_configs_merge_and_define_the_property_ids(workflow, ids):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "common.yaml"), str(CONFIGS / f"{workflow}.yaml")])
+    for key in ids:
+        assert key in parser, f"{workflow}: missing {key}"
+    assert parser["imports"] == ConfigParser.load_config_file(str(CONFIGS / "common.yaml"))["imports"]
+    assert "imports" not in ConfigParser.load_config_file(str(CONFIGS / f"{workflow}.yaml")), "override files keep imports"
