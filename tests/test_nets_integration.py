@@ -110,3 +110,27 @@ def test_memory_estimate_matches_torch(arch, shape):
         estimated = feature_memory_bytes(arch, widths, shape, batch=2, mode=mode)
         assert abs(estimated - measured) <= tolerance * measured, (mode, estimated, measured)
     assert net.training  # the mode was restored
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_cuda_autocast_channels_last_and_compile(arch):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    net = build_network(arch, 2, 1, 2, widths=(8, 16, 32)).cuda().eval().to(memory_format=torch.channels_last)
+    x = torch.randn(2, 1, 64, 64, device="cuda").contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = net(x)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            eager = net(x)
+            compiled = torch.compile(net)(x)
+    assert eager.dtype == compiled.dtype == torch.bfloat16
+    torch.testing.assert_close(compiled.float(), eager.float(), rtol=0.05, atol=0.05)
+    torch.testing.assert_close(eager.float(), reference, rtol=0.05, atol=0.05)
+    # the accounting's inference peak against the CUDA allocator (workspaces make it an upper bound check)
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    with torch.no_grad():
+        net(x)
+    measured = torch.cuda.max_memory_allocated() - before + x.untyped_storage().nbytes()
+    assert feature_memory_bytes(arch, (8, 16, 32), (64, 64), batch=2) <= measured
