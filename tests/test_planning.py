@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monai_ccnet.accounting import DEFAULT_WIDTHS, MB, memory_bytes, total_weights
+from monai_ccnet.accounting import DEFAULT_WIDTHS, MB, memory_bytes, stage_weights, total_weights
 from monai_ccnet.planning import (
     CompressionPlan,
     DegradationModel,
@@ -74,8 +74,6 @@ def test_per_stage_floor_equalises_the_drop_eq17():
 def test_per_stage_disk_plan_solves_eq13():
     theta_star = equations.weights_for_disk_budget(2 * MB, 32)
     plan = plan_compression("unet", PAPER_J, PAPER_UNET, disk_budget_mb=2, layerwise=True)
-    from monai_ccnet.accounting import stage_weights
-
     theta_i = stage_weights("unet", DEFAULT_WIDTHS)
     alphas = plan.equation_multipliers
     assert sum(a * a * t for a, t in zip(alphas, theta_i)) == pytest.approx(theta_star, rel=1e-9)  # Eq. 13

@@ -84,6 +84,6 @@ def test_errors_exit_2_with_one_line(capsys, args, message):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-def test_complexity_sources_are_exclusive(capsys, tmp_path):
+def test_complexity_sources_are_exclusive(capsys):
     code = main(["plan", "--arch", "unet", "--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "1"])
     assert code == 2 and "exactly one of --complexity" in capsys.readouterr().err
