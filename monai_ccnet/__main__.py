@@ -1,7 +1,9 @@
 """One command line: ``python -m monai_ccnet <command> ...`` (also installed as ``monai-ccnet``).
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
-modules are imported only when their command runs, so ``plan`` starts without importing torch.
+modules are imported only when their command runs. (The package itself imports torch when it is
+installed, so that bundle configs resolve its networks by name; ``monai_ccnet.planning`` works
+without torch.)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # import only the module of the chosen command (keeps `plan` torch-free and start-up fast)
+    # import only the module of the chosen command
     if argv and argv[0] in COMMANDS:
         module = importlib.import_module(COMMANDS[argv[0]][0])
         parser = argparse.ArgumentParser(prog=f"python -m monai_ccnet {argv[0]}", description=COMMANDS[argv[0]][1])
