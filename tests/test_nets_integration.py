@@ -85,6 +85,22 @@ def test_plan_json_round_trip_builds_the_same_network(arch, tmp_path):
     assert network_from_plan({"arch": "unet", "widths": [2, 4]}).plan_dict()["spatial_dims"] == 2
 
 
+def test_network_from_the_planners_memory_plan(tmp_path):
+    """The planner's CompressionPlan (object and saved JSON) builds the network it budgeted for."""
+    from monai_ccnet.accounting import memory_bytes
+    from monai_ccnet.planning.planner import plan_compression
+
+    plan = plan_compression(
+        "unet", [0.15, 0.09, 0.07, 0.05], {"lam": 0.437, "delta": 0.0103}, widths=(16, 32, 64, 128),
+        memory_budget_mb=5, input_shape=(64, 64), layerwise=True,
+    )
+    plan.save(tmp_path / "plan.json")
+    for source in (plan, tmp_path / "plan.json"):
+        net = network_from_plan(source)
+        assert list(net.widths) == list(plan.widths)
+        assert memory_bytes("unet", net.widths, (64, 64)) == plan.memory_bytes <= 5 * 10**6
+
+
 def test_plan_errors_name_the_source(tmp_path):
     with pytest.raises(ValueError, match="lacks \\['widths'\\]"):
         network_from_plan({"arch": "unet"})
