@@ -190,8 +190,9 @@ def conv_layers(
     if arch == "cumedvision":
         for k in range(1, n):
             add(f"side{k}.up", k, widths[k], out_channels, 2**k, 0, transposed=True)
-            # the 3x3 conv ends the side branch: logits, no norm after it
-            add(f"side{k}.conv", k, out_channels, out_channels, 3, 0, norm=False, act=False)
+            # the 3x3 conv ends the side branch: logits, no norm after it, and (the side outputs
+            # being the prediction) a bias, like the U-Net head
+            add(f"side{k}.conv", k, out_channels, out_channels, 3, 0, norm=False, act=False, has_bias=True)
         return layers
 
     # U-Net decoder: stage i from n-2 down to 0
@@ -228,7 +229,7 @@ def stage_weights(
 
     Args:
         include_bias: also count the bias vectors of layers built with a bias (``bias`` says
-            whether the network's convs have one; heads always have one).
+            whether the network's convs have one; the layers producing logits always have one).
         include_norm: also count the affine parameters (2 per channel) of norm layers
             (``normed`` says whether the network has them).
     """

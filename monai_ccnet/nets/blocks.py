@@ -91,8 +91,8 @@ class ScalableSegNet(nn.Module):
         dropout: dropout probability after every norm of the encoder/decoder convs (0: none).
         bias: biases on the convs. Default False: every such conv but the up-convolution is followed
             by a norm that cancels a bias, and the paper counts weights without biases (METHOD §2).
-            The 1x1 heads (U-Net head, UCU-Net shared side conv) always have a bias. Set it True
-            when ``norm=None``.
+            The layers that produce the logits always have a bias: the U-Net 1x1 head, UCU-Net's
+            shared 1x1 side conv and CUMedVision's side-output 3x3 convs. Set it True when ``norm=None``.
 
     Raises:
         ValueError: bad ``spatial_dims``, channels, widths, multipliers or dropout.
@@ -161,17 +161,19 @@ class ScalableSegNet(nn.Module):
         up = Conv[Conv.CONVTRANS, self.spatial_dims](self.widths[scale + 1], self.widths[scale], 2, stride=2, bias=self.bias)
         return DecoderStage(up, self._conv_pair(2 * self.widths[scale], self.widths[scale]))
 
-    def _side_output(self, scale: int) -> nn.Sequential:
+    def _side_output(self, scale: int, logits_bias: bool) -> nn.Sequential:
         """CUMedVision side output of stage ``scale``: transposed conv (kernel = stride = 2**scale) to
         ``out_channels`` maps at full resolution + norm/act (``up``, ``norm``, ``act``), then a 3x3
-        conv (``conv``: logits, no norm/act)."""
+        conv (``conv``: logits, no norm/act; with a bias if ``logits_bias`` or ``self.bias``)."""
         layers = conv_norm_act(
             self.spatial_dims, self.widths[scale], self.out_channels, 2**scale, self.norm, self.act, 0.0, self.bias,
             transposed=True,
         )
         layers["up"] = layers.pop("conv")
         layers.move_to_end("up", last=False)
-        layers.update(conv_norm_act(self.spatial_dims, self.out_channels, self.out_channels, 3, None, None, 0.0, self.bias))
+        layers.update(
+            conv_norm_act(self.spatial_dims, self.out_channels, self.out_channels, 3, None, None, 0.0, self.bias or logits_bias)
+        )
         return nn.Sequential(layers)
 
     def check_input(self, x: torch.Tensor) -> None:

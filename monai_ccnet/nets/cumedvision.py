@@ -21,7 +21,7 @@ class ScalableCUMedVision(ScalableSegNet):
     ======  ==========================================  =========================================
     0       2x [3x3 conv, norm, act] -> w0              --
     k >= 1  2x2 max-pool, 2x [3x3 conv, norm, act]      up-conv k = stride = 2**k, wk -> out_channels,
-                                                        norm, act, 3x3 conv out -> out_channels
+                                                        norm, act, 3x3 conv (bias) -> out_channels
     output  sum of the side outputs of stages 1 .. S-1
     ======  ==========================================  =========================================
 
@@ -34,7 +34,7 @@ class ScalableCUMedVision(ScalableSegNet):
 
     def _build(self) -> None:
         #: side outputs of stages 1 .. S-1, in that order
-        self.sides = nn.ModuleList(self._side_output(k) for k in range(1, self.n_stages))
+        self.sides = nn.ModuleList(self._side_output(k, logits_bias=True) for k in range(1, self.n_stages))
 
     def conv_modules(self) -> dict[str, nn.Module]:
         modules = super().conv_modules()

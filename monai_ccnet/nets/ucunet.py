@@ -39,7 +39,8 @@ class ScalableUCUNet(ScalableUNet):
     def _build(self) -> None:
         super()._build()  # the U-Net
         #: side outputs of scales S-1 .. 1: ``sides[j]`` reads the features entering ``decoder[j]``
-        self.sides = nn.ModuleList(self._side_output(k) for k in range(self.n_stages - 1, 0, -1))
+        #: (their 3x3 convs need no bias: the shared 1x1 conv after them has one)
+        self.sides = nn.ModuleList(self._side_output(k, logits_bias=False) for k in range(self.n_stages - 1, 0, -1))
         self.side_shared = Conv[Conv.CONV, self.spatial_dims](self.out_channels, self.out_channels, 1, bias=True)
 
     def conv_modules(self) -> dict[str, nn.Module]:
