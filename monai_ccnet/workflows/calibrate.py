@@ -130,7 +130,8 @@ class CalibrationSweep:
             "base_widths": self.widths,
             "spatial_dims": self.spatial_dims,
             "out_channels": self.out_channels,
-            "recipe": self.recipe,
+            # how the data is loaded (workers, caching) does not change the results
+            "recipe": {k: v for k, v in self.recipe.items() if k not in ("num_workers", "cache_rate")},
         }
 
     def _run_file(self, key: str) -> Path:

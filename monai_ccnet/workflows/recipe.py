@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -124,8 +125,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` / ``"auto"``: the GPU of this process (``LOCAL_RANK`` under torchrun) if any, else CPU."""
     if device is None or str(device) == "auto":
         if torch.cuda.is_available():
-            import os
-
             return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
         return torch.device("cpu")
     return torch.device(device)
