@@ -284,16 +284,19 @@ def _scaled_size(size: tuple[int, int], k: int) -> tuple[int, int]:
     return max(1, size[0] >> k), max(1, size[1] >> k)
 
 
-def jpeg_bytes(image: Image.Image, quality: int) -> int:
-    """Size in bytes of Pillow's JPEG encoding at ``quality`` (default Pillow settings)."""
+def _encode(image: Image.Image, quality: int) -> io.BytesIO:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    return buffer.tell()
+    return buffer
+
+
+def jpeg_bytes(image: Image.Image, quality: int) -> int:
+    """Size in bytes of Pillow's JPEG encoding at ``quality`` (default Pillow settings)."""
+    return _encode(image, quality).tell()
 
 
 def _jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
+    buffer = _encode(image, quality)
     buffer.seek(0)
     decoded = Image.open(buffer)
     decoded.load()
