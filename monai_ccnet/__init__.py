@@ -22,6 +22,4 @@ except ImportError:  # pragma: no cover - exercised in a torch-free subprocess t
 
 if _torch is not None:
     # networks and transforms: imported so that MONAI's resolver finds `_target_: ScalableUNet`
-    from . import nets  # noqa: F401
-    from . import complexity  # noqa: F401
-    pass
+    from . import complexity, nets  # noqa: F401
