@@ -36,9 +36,10 @@ def conv_norm_act(
     bias: bool = False,
     transposed: bool = False,
     suffix: str = "",
+    conv_name: str = "conv",
 ) -> OrderedDict[str, nn.Module]:
     """The layers ``conv -> [norm] -> [dropout] -> [act]`` (MONAI's "NDA" order), named
-    ``conv{suffix}``, ``norm{suffix}``, ... so that several of them make one flat ``nn.Sequential``.
+    ``{conv_name}{suffix}``, ``norm{suffix}``, ... so that several of them make one flat ``nn.Sequential``.
 
     A regular conv is stride 1 with "same" padding (``kernel // 2``, odd kernels); a transposed
     conv (``transposed=True``) has kernel = stride, so it multiplies every spatial size by
@@ -48,10 +49,10 @@ def conv_norm_act(
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if transposed:
         conv_type = Conv[Conv.CONVTRANS, spatial_dims]
-        layers[f"conv{suffix}"] = conv_type(in_channels, out_channels, kernel_size, stride=kernel_size, bias=bias)
+        layers[f"{conv_name}{suffix}"] = conv_type(in_channels, out_channels, kernel_size, stride=kernel_size, bias=bias)
     else:
         conv_type = Conv[Conv.CONV, spatial_dims]
-        layers[f"conv{suffix}"] = conv_type(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
+        layers[f"{conv_name}{suffix}"] = conv_type(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
     if norm is not None:
         layers[f"norm{suffix}"] = get_norm_layer(norm, spatial_dims, out_channels)
     if dropout:
@@ -167,10 +168,8 @@ class ScalableSegNet(nn.Module):
         conv (``conv``: logits, no norm/act; with a bias if ``logits_bias`` or ``self.bias``)."""
         layers = conv_norm_act(
             self.spatial_dims, self.widths[scale], self.out_channels, 2**scale, self.norm, self.act, 0.0, self.bias,
-            transposed=True,
+            transposed=True, conv_name="up",
         )
-        layers["up"] = layers.pop("conv")
-        layers.move_to_end("up", last=False)
         layers.update(
             conv_norm_act(self.spatial_dims, self.out_channels, self.out_channels, 3, None, None, 0.0, self.bias or logits_bias)
         )
