@@ -183,3 +183,17 @@ def test_bad_config_fails_before_training(tmp_path, overrides, message):
     assert proc.returncode != 0
     assert message in proc.stdout
     assert "SupervisedTrainer" not in proc.stdout, "the error must come before any training starts"
+
+
+@pytest.mark.slow
+def test_compress_on_a_real_dataset(tmp_path):
+    from tests.conftest import shared_dataset
+
+    dataset = shared_dataset("busi")
+    proc = run_bundle(
+        "compress", "compress", tmp_path, dataset_dir=dataset, widths="[64,128,256,512,1024]",
+        recipe__patch_size="[128,128]", recipe__max_epochs="3", disk_budget_mb="1.0",
+    )
+    report = json.loads((tmp_path / "compress" / "report.json").read_text())
+    assert report["dataset"] == "busi" and report["satisfied"] and report["compressed"]["weights"] <= 250_000
+    assert "compress report:" in proc.stdout

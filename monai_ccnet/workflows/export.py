@@ -6,6 +6,7 @@ import logging
 import os
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -22,8 +23,13 @@ def _to_torchscript(network: torch.nn.Module, example: torch.Tensor) -> torch.ji
     try:
         return torch.jit.script(network)
     except Exception as err:  # noqa: BLE001 - scripting is best effort; tracing covers the fixed graph
-        logger.info(f"torch.jit.script failed ({type(err).__name__}); tracing instead.")
-        return torch.jit.trace(network, example)
+        logger.info(
+            f"torch.jit.script failed ({type(err).__name__}); tracing at input shape {tuple(example.shape)} instead "
+            "(Python-level shape checks are frozen into the trace)."
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return torch.jit.trace(network, example)
 
 
 def export_network(
