@@ -23,6 +23,7 @@ from typing import Sequence
 
 __all__ = [
     "ARCHITECTURES",
+    "check_arch",
     "DEFAULT_WIDTHS",
     "ConvSpec",
     "resolve_widths",
@@ -144,7 +145,8 @@ def resolve_widths(
     return tuple(max(1, int(round(w * m))) for w, m in zip(widths, multipliers))
 
 
-def _check_arch(arch: str) -> str:
+def check_arch(arch: str) -> str:
+    """Normalised architecture name; ValueError naming the choices for an unknown one."""
     arch = str(arch).lower()
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {ARCHITECTURES}.")
@@ -173,7 +175,7 @@ def conv_layers(
       below full resolution (transposed conv 2**k + norm/act + 3x3 conv), each through one
       shared 1x1 conv; output = U-Net head + sum of side outputs.
     """
-    arch = _check_arch(arch)
+    arch = check_arch(arch)
     widths = resolve_widths(widths)
     n = len(widths)
     layers: list[ConvSpec] = []
@@ -388,7 +390,7 @@ def feature_memory_bytes(
     training), and ignore backend workspaces (im2col / oneDNN / cuDNN scratch), which
     ``benchmarks/memory.py`` measures separately.
     """
-    arch = _check_arch(arch)
+    arch = check_arch(arch)
     if mode not in MEMORY_MODES:
         raise ValueError(f"mode must be one of {MEMORY_MODES}, got {mode!r}.")
     if batch < 1 or dtype_bytes <= 0:

@@ -105,7 +105,7 @@ def test_bundle_data_errors_name_the_problem(tmp_path, tiny_dataset):
 def test_compress_checks_constraint_and_plan_before_training(tmp_path, tiny_dataset):
     data = bundle_data(dataset_dir=str(tiny_dataset))
     common = dict(data=data, output_dir=str(tmp_path / "out"), widths=[4, 8, 16], progress=False)
-    with pytest.raises(ValueError, match="unknown arch 'resnet'"):
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
         CompressWorkflow(arch="resnet", disk_budget_mb=1, **common)
     with pytest.raises(ValueError, match="constraint must be one of"):
         CompressWorkflow(constraint="speed", **common)

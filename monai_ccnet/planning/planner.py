@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import accounting
-from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, MB, resolve_widths, stage_weights
+from ..accounting import DEFAULT_WIDTHS, MB, check_arch, resolve_widths, stage_weights
 from ..utils import atomic_write_json
 from . import equations
 from .degradation import DegradationModel, load_degradation
@@ -305,9 +305,7 @@ def plan_compression(
 
     Exactly one of ``disk_budget_mb``, ``memory_budget_mb``, ``min_relative_accuracy``.
     """
-    arch = str(arch).lower()
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {ARCHITECTURES}.")
+    arch = check_arch(arch)
     given = {k: v for k, v in (("disk_budget_mb", disk_budget_mb), ("memory_budget_mb", memory_budget_mb),
                                ("min_relative_accuracy", min_relative_accuracy)) if v is not None}
     if len(given) != 1:

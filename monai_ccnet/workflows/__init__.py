@@ -12,7 +12,6 @@ from .common import (
     measure_complexity,
     model_widths,
     save_metrics,
-    stage_complexity,
 )
 from .compress import CompressWorkflow
 from .export import export_network, measure_latency
@@ -47,7 +46,6 @@ __all__ = [
     "measure_complexity",
     "model_widths",
     "save_metrics",
-    "stage_complexity",
     "CompressWorkflow",
     "export_network",
     "measure_latency",

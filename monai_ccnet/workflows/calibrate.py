@@ -24,10 +24,10 @@ from typing import Any, Mapping, Sequence
 
 from monai.utils import set_determinism
 
-from monai_ccnet.accounting import DEFAULT_WIDTHS, resolve_widths, total_weights
+from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, resolve_widths, total_weights
 from monai_ccnet.utils import atomic_write_json, atomic_write_text
 
-from .common import FileBarrier, build_model, check_arch, measure_complexity, shard_context
+from .common import FileBarrier, build_model, measure_complexity, shard_context
 from .recipe import detect_in_channels, make_recipe, train_and_evaluate
 
 __all__ = ["DEFAULT_MULTIPLIERS", "run_key", "CalibrationSweep"]

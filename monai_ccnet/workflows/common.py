@@ -12,14 +12,12 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from monai_ccnet.accounting import ARCHITECTURES, resolve_widths
+from monai_ccnet.accounting import check_arch, resolve_widths
 
 __all__ = [
     "bundle_data",
     "measure_complexity",
-    "stage_complexity",
     "build_model",
-    "check_arch",
     "shard_context",
     "FileBarrier",
     "model_widths",
@@ -117,22 +115,6 @@ def measure_complexity(
     if cache_file is not None:
         report.save(cache_file)
     return report
-
-
-def stage_complexity(report, degradation) -> list[float]:
-    """C_0 .. C_{K-1} of the degradation model's measure (JB = w * jpeg + (1 - w) * foreground)."""
-    measure = degradation.measure
-    if measure == "jb":
-        w = float(degradation.variant.get("w", 1.0))
-        return [w * j + (1 - w) * b for j, b in zip(report.mean("jpeg"), report.mean("foreground"))]
-    return [float(c) for c in report.mean(measure)]
-
-
-def check_arch(arch: str) -> str:
-    arch = str(arch).lower()
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHITECTURES}.")
-    return arch
 
 
 def build_model(

@@ -24,10 +24,10 @@ from typing import Any, Mapping, Sequence
 
 from monai.utils import set_determinism
 
-from monai_ccnet.accounting import DEFAULT_WIDTHS, disk_bytes, resolve_widths, total_weights
+from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, disk_bytes, resolve_widths, total_weights
 from monai_ccnet.utils import atomic_write_json, atomic_write_text
 
-from .common import build_model, check_arch, measure_complexity, stage_complexity
+from .common import build_model, measure_complexity
 from .export import export_network, measure_latency
 from .recipe import detect_in_channels, make_recipe, resolve_device, train_and_evaluate
 
@@ -120,7 +120,7 @@ class CompressWorkflow:
 
     def plan(self):
         """Complexity of the training split + the plan; raises on an unusable or infeasible configuration."""
-        from monai_ccnet.planning import load_degradation, plan_compression
+        from monai_ccnet.planning import complexity_from_report, load_degradation, plan_compression
         from monai_ccnet.planning.degradation import DegradationModel
 
         model = self.degradation
@@ -138,7 +138,7 @@ class CompressWorkflow:
             progress=self.progress,
             **{"measures": sorted(measures), **self.complexity},
         )
-        complexity = stage_complexity(report, model)
+        complexity = complexity_from_report(report.to_dict(), model, len(self.widths))
         plan = plan_compression(
             self.arch,
             complexity,

@@ -6,30 +6,17 @@ import logging
 import os
 import statistics
 import time
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import torch
+from monai.networks.utils import convert_to_torchscript
 
 from monai_ccnet.utils import optional_import
 
 __all__ = ["export_network", "measure_latency"]
 
 logger = logging.getLogger(__name__)
-
-
-def _to_torchscript(network: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    try:
-        return torch.jit.script(network)
-    except Exception as err:  # noqa: BLE001 - scripting is best effort; tracing covers the fixed graph
-        logger.info(
-            f"torch.jit.script failed ({type(err).__name__}); tracing at input shape {tuple(example.shape)} instead "
-            "(Python-level shape checks are frozen into the trace)."
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            return torch.jit.trace(network, example)
 
 
 def export_network(
@@ -51,10 +38,9 @@ def export_network(
     files = {"state_dict": str(models_dir / f"{name}.pt")}
     torch.save(network.state_dict(), files["state_dict"])
     if "torchscript" in formats:
-        with torch.no_grad():
-            scripted = _to_torchscript(network, example)
         path = models_dir / f"{name}.ts"
-        scripted.save(str(path))
+        # scripted, not traced: the networks' input-size checks survive; verify=True compares outputs
+        convert_to_torchscript(network, str(path), verify=True, inputs=[example], device=torch.device("cpu"))
         files["torchscript"] = str(path)
     if "onnx" in formats:
         if optional_import("onnx") is None:
