@@ -19,6 +19,7 @@ Conventions (shared with ``monai_ccnet.nets``):
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 __all__ = [
@@ -177,6 +178,9 @@ def conv_layers(
     """
     arch = check_arch(arch)
     widths = resolve_widths(widths)
+    for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{key} must be an integer >= 1, got {value!r}.")
     n = len(widths)
     layers: list[ConvSpec] = []
 

@@ -15,8 +15,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder + ``os.replace``),
     so a crash or kill never leaves a half-written file behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # name the file the user asked for, not the temp file
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from None
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would
         umask = os.umask(0)

@@ -106,4 +106,8 @@ def test_bad_shapes_and_modes():
         feature_memory_bytes("unet", (4, 8), (8, 8), mode="train")
     with pytest.raises(ValueError, match="unknown architecture 'vnet'"):
         feature_memory_bytes("vnet", (4, 8), (8, 8))
+    with pytest.raises(ValueError, match="in_channels must be an integer >= 1, got 0"):
+        stage_weights("unet", (4, 8), in_channels=0)
+    with pytest.raises(ValueError, match="out_channels must be an integer >= 1, got 1.5"):
+        stage_weights("ucunet", (4, 8), out_channels=1.5)
     assert spatial_sizes((8, 4, 4), 3) == [128, 16, 2]

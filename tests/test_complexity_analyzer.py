@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from monai_ccnet.__main__ import main
-from monai_ccnet.complexity import ComplexityError, ComplexityReport, analyze_dataset, jb, jpeg_complexity
+from monai_ccnet.complexity import ComplexityError, ComplexityReport, analyze_dataset, check_items, jb, jpeg_complexity
 from monai_ccnet.data import find_pairs
 from tests.test_complexity_measures import textured
 
@@ -63,7 +63,8 @@ def test_report_contract_round_trip_and_workers(folder, tmp_path):
 def test_default_measures_without_labels_and_all_measures(folder):
     items = find_pairs(folder / "images")
     assert set(analyze_dataset(items, scales=2, progress=False).measures) == {"jpeg"}
-    with pytest.raises(ComplexityError, match="need a label"):
+    # a label measure on a dataset without any label: one clear error up front, not one per image
+    with pytest.raises(ValueError, match=r"measures \['thickness'\] need labels, and no image has one"):
         analyze_dataset(items, measures=("jpeg", "thickness"), progress=False)
 
 
@@ -105,6 +106,14 @@ def test_every_bad_input_is_reported(tmp_path):
         analyze_dataset([], progress=False)
     with pytest.raises(ValueError, match="unknown measure"):
         analyze_dataset(items, measures=("jpg",), progress=False)
+    # the same checks without measuring (what the bundle runs before training): every bad file listed
+    checked = {e["image"].split("/")[-1]: e["error"] for e in check_items(items)}
+    assert set(checked) == set(errors) and checked["nonbinary.png"] == errors["nonbinary.png"]
+    assert check_items([i for i in items if i.get("id") == "good"], spatial_dims=2) == []
+    volume = str(tmp_path / "volume.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 4), np.float32), np.eye(4)), volume)
+    (bad,) = check_items([{"image": volume}], spatial_dims=2)
+    assert "volume.nii.gz: a 3-D image of size (8, 8, 4), but the network is 2-D" in bad["error"]
 
 
 def test_cli_on_a_small_folder(folder, tmp_path, capsys):
@@ -125,3 +134,9 @@ def test_cli_on_a_small_folder(folder, tmp_path, capsys):
     assert "strict mode" in capsys.readouterr().err
     assert main(["complexity", "--images", str(tmp_path / "nowhere"), "--no-progress"]) == 1
     assert "not found" in capsys.readouterr().err
+    # an output that cannot be written fails before the analysis, in one line naming the option
+    for bad_output, message in ((tmp_path, "is a folder"), (output / "x.json", "cannot write in")):
+        assert main(args[:-3] + ["--output", str(bad_output), "--no-progress"]) == 1
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"error: --output {bad_output}") and message in captured.err
+        assert captured.err.count("\n") == 1 and captured.out == ""

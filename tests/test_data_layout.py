@@ -76,9 +76,11 @@ def test_datalist(tmp_path):
         load_datalist(datalist, "test")
     with pytest.raises(ValueError, match="no key 'validation'"):
         load_datalist(datalist, "validation")
-    datalist.write_text(json.dumps({"training": [{"image": "img/missing.png"}]}))
-    with pytest.raises(FileNotFoundError, match=r"training\[0\].image not found"):
+    datalist.write_text(json.dumps({"training": [{"image": "img/missing.png"}, {"image": "img/gone.png", "label": "lab/no.png"}]}))
+    with pytest.raises(FileNotFoundError, match=r"3 listed file\(s\) not found") as err:  # every one, not the first
         load_datalist(datalist)
+    for name in (r"training[0].image = ", r"training[1].image = ", r"training[1].label = "):
+        assert name in str(err.value)
     datalist.write_text(json.dumps({"training": [{"label": "lab/a.nii.gz"}]}))
     with pytest.raises(ValueError, match="has no 'image' key"):
         load_datalist(datalist)

@@ -116,6 +116,11 @@ def test_every_architecture_plans_and_round_trips(arch, tmp_path):
     path = plan.save(tmp_path / "plan.json")
     loaded = CompressionPlan.load(path)
     assert loaded == plan
+    with pytest.raises(ValueError, match="nope.json: cannot read the compression plan"):
+        CompressionPlan.load(tmp_path / "nope.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="list.json: not a compression plan"):
+        CompressionPlan.load(tmp_path / "list.json")
     data = json.loads(path.read_text())
     # what monai_ccnet.nets builds a network from
     assert {k: data[k] for k in ("arch", "widths", "spatial_dims", "in_channels", "out_channels")} == {

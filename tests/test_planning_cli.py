@@ -76,6 +76,8 @@ def test_list_presets(capsys):
         (["--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "0.0001"], "raise the budget to at least"),
         (["--lam", "0.4", "--delta", "0.01", "--memory-budget-mb", "10"], "needs input_shape"),
         (["--lam", "-1", "--delta", "0.01", "--disk-budget-mb", "1"], "cannot be inverted"),
+        (["--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "1", "--in-channels", "0"], "in_channels must be an integer >= 1"),
+        (["--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "1", "--save", "/proc/no/plan.json"], "cannot write /proc/no/plan.json"),
     ],
 )
 def test_errors_exit_2_with_one_line(capsys, args, message):

@@ -102,6 +102,39 @@ def test_bundle_data_errors_name_the_problem(tmp_path, tiny_dataset):
         bundle_data(dataset_dir=str(tiny_dataset))
 
 
+def test_bundle_data_lists_every_bad_file_before_training(tiny_dataset):
+    import numpy as np
+    from PIL import Image
+
+    split = json.loads((tiny_dataset / "split.json").read_text())
+    first, last = split["train"][0], split["test"][0]
+    (tiny_dataset / "images" / f"{first}.png").write_bytes(b"broken")
+    Image.fromarray(np.arange(32 * 32, dtype=np.uint8).reshape(32, 32) % 3).save(tiny_dataset / "labels" / f"{last}.png")
+    with pytest.raises(ValueError, match="2 bad file\\(s\\) in the train/test splits") as err:
+        bundle_data(dataset_dir=str(tiny_dataset))
+    assert f"images/{first}.png: cannot read the file" in str(err.value)
+    assert f"labels/{last}.png: label is not binary: found 3 values [0, 1, 2]" in str(err.value)
+    assert bundle_data(dataset_dir=str(tiny_dataset), check_files=False)["test"], "the check can be turned off"
+    with pytest.raises(ValueError, match="but the network is 3-D"):
+        bundle_data(dataset_dir=str(make_synthetic_dataset(tiny_dataset.parent / "ok", "discs", num_images=4, size=32)),
+                    spatial_dims=3)
+
+
+def test_calibration_refuses_unfittable_designs_before_training(tmp_path):
+    from monai_ccnet.workflows import CalibrationSweep
+
+    a = str(make_synthetic_dataset(tmp_path / "a", "discs", num_images=4, size=32))
+    common = dict(output_dir=str(tmp_path / "out"), widths=[4, 8], progress=False, plots=False)
+    with pytest.raises(ValueError, match="at least 2 datasets"):
+        CalibrationSweep({"a": a}, multipliers=[1, 0.5], **common)
+    with pytest.raises(ValueError, match="fewer than 2 distinct networks"):
+        CalibrationSweep({"a": a, "b": a}, multipliers=[1.0, 0.95], **common)  # 0.95 rounds back to widths 4-8
+    sweep = CalibrationSweep({"a": a, "b": a}, multipliers=[1, 0.5], seeds=[0], **common)
+    with pytest.raises(ValueError, match="same complexity 'jb'.*degenerate"):
+        sweep.run()
+    assert not (tmp_path / "out" / "runs").exists(), "nothing was trained"
+
+
 def test_compress_checks_constraint_and_plan_before_training(tmp_path, tiny_dataset):
     data = bundle_data(dataset_dir=str(tiny_dataset))
     common = dict(data=data, output_dir=str(tmp_path / "out"), widths=[4, 8, 16], progress=False)
@@ -127,6 +160,10 @@ def test_model_widths_from_multipliers_or_plan(tmp_path, tiny_dataset):
     plan, _ = CompressWorkflow(data, str(tmp_path), widths=[4, 8, 16], disk_budget_mb=0.005, progress=False).plan()
     plan.save(tmp_path / "plan.json")
     assert model_widths([64, 128], None, str(tmp_path / "plan.json")) == plan.widths
+    (tmp_path / "corrupt.json").write_text("{oops")
+    for name, message in (("nope.json", "cannot read the compression plan"), ("corrupt.json", "not valid JSON")):
+        with pytest.raises(ValueError, match=f"plan_file: .*{name}: {message}.*models/plan.json"):
+            model_widths([4, 8], None, str(tmp_path / name))
 
 
 def test_markdown_report_shows_predicted_and_achieved():

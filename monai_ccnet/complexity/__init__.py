@@ -10,6 +10,8 @@ from .analyzer import (
     ComplexityStatsSumm,
     analyze_dataset,
     analyze_item,
+    check_item,
+    check_items,
     summarize,
 )
 from .measures import (
@@ -44,6 +46,8 @@ __all__ = [
     "analyze_dataset",
     "analyze_item",
     "boundary_density",
+    "check_item",
+    "check_items",
     "components_per_megapixel",
     "edge_information",
     "foreground_density",

@@ -45,6 +45,8 @@ __all__ = [
     "ComplexityStatsSumm",
     "analyze_dataset",
     "analyze_item",
+    "check_item",
+    "check_items",
     "read_image",
     "summarize",
 ]
@@ -119,6 +121,33 @@ def _spatial_shape(data: Image.Image | np.ndarray) -> tuple[int, ...]:
     return (data.height, data.width) if isinstance(data, Image.Image) else tuple(data.shape[1:])
 
 
+def _load_item(item: Mapping[str, Any], settings: ComplexitySettings, with_image: bool, with_label: bool):
+    """Read and check one data dict: ``(image planes, label masks, image)``.
+
+    Raises:
+        ComplexityInputError: a missing/unreadable file, size mismatch, non-binary label, NaN/Inf
+            or unsupported channels; the message names the file.
+    """
+    image_path = str(item["image"])
+    label_path = item.get("label")
+    image = read_image(image_path)
+    label = read_image(label_path) if with_label else None
+    if label is not None and _spatial_shape(label) != _spatial_shape(image):
+        raise ComplexityInputError(
+            f"{label_path}: label size {_spatial_shape(label)} differs from image size {_spatial_shape(image)} "
+            f"of {image_path}."
+        )
+    try:  # arrays carry no file name: name the file here
+        planes = _image_planes(image, settings) if with_image else []
+    except ComplexityInputError as err:
+        raise ComplexityInputError(f"{image_path}: {err}") from err
+    try:
+        masks = _label_planes(label, settings) if label is not None else []
+    except ComplexityInputError as err:
+        raise ComplexityInputError(f"{label_path}: {err}") from err
+    return planes, masks, image
+
+
 def analyze_item(item: Mapping[str, Any], measures: Sequence[str], settings: ComplexitySettings) -> dict:
     """Measure one data dict: ``{"image", "label"?, "id"?, <measure>: [K floats], ...}``.
 
@@ -133,27 +162,47 @@ def analyze_item(item: Mapping[str, Any], measures: Sequence[str], settings: Com
     needs_label = [m for m in measures if MEASURES[m].needs == "label"]
     if needs_label and not label_path:
         raise ComplexityInputError(f"{image_path}: measures {needs_label} need a label, and this image has none.")
-    image = read_image(image_path)
-    label = read_image(label_path) if needs_label else None
-    if label is not None and _spatial_shape(label) != _spatial_shape(image):
-        raise ComplexityInputError(
-            f"{label_path}: label size {_spatial_shape(label)} differs from image size {_spatial_shape(image)} "
-            f"of {image_path}."
-        )
-    try:  # arrays carry no file name: name the file here
-        planes = _image_planes(image, settings) if len(needs_label) < len(measures) else []
-    except ComplexityInputError as err:
-        raise ComplexityInputError(f"{image_path}: {err}") from err
-    try:
-        masks = _label_planes(label, settings) if label is not None else []
-    except ComplexityInputError as err:
-        raise ComplexityInputError(f"{label_path}: {err}") from err
+    planes, masks, _ = _load_item(item, settings, len(needs_label) < len(measures), bool(needs_label))
     file_bytes = os.path.getsize(image_path)
     for name in measures:
         spec = MEASURES[name]
         values = spec.function(masks if spec.needs == "label" else planes, settings, file_bytes)
         out[name] = [float(v) for v in values]
     return out
+
+
+def check_item(item: Mapping[str, Any], spatial_dims: int | None = None, settings: ComplexitySettings | None = None) -> None:
+    """Run every check of :func:`analyze_item` on one data dict without measuring anything (the
+    label too, when the item has one): readable files, equal image/label sizes, a binary label,
+    no NaN/Inf, 1/3/4 channels; with ``spatial_dims`` also that the image has that many spatial
+    dimensions (a 2-D network cannot take a volume).
+
+    Raises:
+        ComplexityInputError: the first problem found, naming the file.
+    """
+    settings = settings or ComplexitySettings(scales=1)
+    _, _, image = _load_item(item, settings, True, bool(item.get("label")))
+    if spatial_dims is not None:
+        shape = _spatial_shape(image)
+        dims = 2 if len(shape) == 2 or (len(shape) == 3 and shape[-1] == 1) else len(shape)
+        if dims != int(spatial_dims):
+            raise ComplexityInputError(
+                f"{item['image']}: a {dims}-D image of size {shape}, but the network is {spatial_dims}-D "
+                f"(spatial_dims={spatial_dims}); use {dims}-D data or set spatial_dims={dims}."
+            )
+
+
+def check_items(items: Iterable[Mapping[str, Any]], spatial_dims: int | None = None, **settings) -> list[dict]:
+    """:func:`check_item` over ``items``; every bad file, as ``[{"image", "label", "error"}]``
+    (empty when all are good), so a user fixes them all at once."""
+    config = ComplexitySettings(scales=1, **settings)
+    errors = []
+    for item in items:
+        try:
+            check_item(item, spatial_dims, config)
+        except ComplexityInputError as err:
+            errors.append({"image": str(item.get("image")), "label": item.get("label"), "error": str(err)})
+    return errors
 
 
 def _analyze_or_error(args) -> dict:
@@ -290,8 +339,12 @@ def analyze_dataset(
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
         raise ValueError(f"unknown measure(s) {unknown}; choose from {sorted(MEASURES)}.")
-    if tuple(measures) == DEFAULT_MEASURES and not any(item.get("label") for item in items):
-        measures = tuple(m for m in measures if MEASURES[m].needs == "image")
+    if not any(item.get("label") for item in items):
+        needs_label = [m for m in measures if MEASURES[m].needs == "label"]
+        if tuple(measures) == DEFAULT_MEASURES:
+            measures = tuple(m for m in measures if MEASURES[m].needs == "image")
+        elif needs_label:
+            raise ValueError(f"measures {needs_label} need labels, and no image has one: give the labels or drop these measures.")
     config = ComplexitySettings(scales=scales, **settings)
     jobs = [(item, tuple(measures), config) for item in items]
 

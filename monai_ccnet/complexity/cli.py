@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 from ..data import resolve_data
 from .analyzer import DEFAULT_MEASURES, ComplexityError, analyze_dataset
@@ -36,9 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _check_writable(path: str) -> None:
+    """Fail before the analysis, not after it, when the report cannot be written."""
+    if os.path.isdir(path):
+        raise OSError(f"--output {path} is a folder; give a file name such as {os.path.join(path, 'complexity.json')}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise OSError(f"--output {path}: cannot write in {folder} ({err.strerror or err}).") from None
+
+
 def run(args: argparse.Namespace) -> int:
     measures = list(MEASURES) if args.measures.strip() == "all" else [m.strip() for m in args.measures.split(",") if m.strip()]
     try:
+        _check_writable(args.output)
         items = resolve_data(dataset_dir=args.dataset, datalist=args.datalist, images=args.images, labels=args.labels, split=args.split)
         report = analyze_dataset(
             items,
@@ -53,13 +67,17 @@ def run(args: argparse.Namespace) -> int:
             intensity=args.intensity,
             slice_axis=args.slice_axis,
         )
-    except (ValueError, FileNotFoundError, ComplexityError) as err:
+    except (ValueError, OSError, ComplexityError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for error in report.errors:
         print(f"error: {error['error']}", file=sys.stderr)
     print(report.table())
-    print(f"report: {report.save(args.output)}")
+    try:
+        print(f"report: {report.save(args.output)}")
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     if args.plot:
         try:
             print(f"plot: {report.plot(os.path.splitext(args.output)[0] + '.png')}")

@@ -54,7 +54,7 @@ def find_pairs(images_dir: str | os.PathLike, labels_dir: str | os.PathLike | No
     """
     images = Path(images_dir).expanduser().resolve()
     if not images.is_dir():
-        raise FileNotFoundError(f"images folder not found: {images}")
+        raise FileNotFoundError(f"images folder {'is a file, not a folder' if images.exists() else 'not found'}: {images}")
     image_files = _scan(images)
     if not image_files:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {images}: the dataset is empty.")
@@ -140,7 +140,7 @@ def load_datalist(
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{path}: {key!r} lists no entries; the dataset is empty.")
     base = Path(base_dir).expanduser().resolve() if base_dir is not None else path.parent
-    items = []
+    items, missing = [], []
     for n, entry in enumerate(entries):
         if isinstance(entry, str):
             entry = {"image": entry}
@@ -152,10 +152,13 @@ def load_datalist(
                 file = Path(item[field]).expanduser()
                 file = file if file.is_absolute() else base / file
                 if not file.exists():
-                    raise FileNotFoundError(f"{path}: {key}[{n}].{field} not found: {file}")
+                    missing.append(f"{key}[{n}].{field} = {file}")
                 item[field] = str(file)
         item.setdefault("id", _stem(Path(item["image"])) or Path(item["image"]).name)
         items.append(item)
+    if missing:  # every missing file at once, so one fix covers them all
+        listing = "; ".join(missing[:10]) + ("; ..." if len(missing) > 10 else "")
+        raise FileNotFoundError(f"{path}: {len(missing)} listed file(s) not found: {listing}")
     return items
 
 

@@ -113,6 +113,10 @@ class CompressionPlan:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e}).") from None
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the compression plan ({e.strerror or e}).") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a compression plan (a JSON {type(data).__name__}, expected an object).")
         return cls.from_dict(data, source=str(path))
 
 

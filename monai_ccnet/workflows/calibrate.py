@@ -91,6 +91,11 @@ class CalibrationSweep:
         if not any(math.isclose(m, 1.0) for m in self.multipliers):
             raise ValueError(f"multipliers must include 1 (the full network's accuracy normalises the others): {self.multipliers}")
         resolve_widths(self.widths, min(self.multipliers))  # checks positivity / finiteness
+        if len({resolve_widths(self.widths, m) for m in self.multipliers}) < 2:
+            raise ValueError(
+                f"multipliers {self.multipliers} give fewer than 2 distinct networks of widths {self.widths}; the fit "
+                "needs a slope per dataset: add multipliers where accuracy falls (e.g. 0.25, 0.0625, 0.015625)."
+            )
         self.seeds = [int(s) for s in seeds]
         if not self.seeds:
             raise ValueError("seeds must list at least one seed.")
@@ -104,13 +109,13 @@ class CalibrationSweep:
         self.max_new_runs = None if max_new_runs is None else int(max_new_runs)
         self.progress = bool(progress)
         self.plots = bool(plots)
-        self.data = {name: self._load(name, folder) for name, folder in self.datasets.items()}
+        self.data = {name: self._load(name, folder, self.spatial_dims) for name, folder in self.datasets.items()}
 
     @staticmethod
-    def _load(name: str, folder: str) -> dict:
+    def _load(name: str, folder: str, spatial_dims: int | None = None) -> dict:
         from .common import bundle_data
 
-        data = bundle_data(dataset_dir=folder)
+        data = bundle_data(dataset_dir=folder, spatial_dims=spatial_dims)
         return {"train": data["train"], "test": data["test"], "dataset_dir": folder}
 
     # ----------------------------------------------------------------------------------- runs
@@ -160,6 +165,18 @@ class CalibrationSweep:
         )
         return {measure: report.mean(measure) for measure in report.measures}
 
+    def _check_complexities(self, complexity: Mapping[str, Mapping]) -> None:
+        """Refuse, before any training, datasets that the fit could not separate: every dataset
+        with the same input-scale complexity of a fitted measure (JB: of both J and B)."""
+        for measure in sorted(set(self.fit_measures.values())):
+            parts = ["jpeg", "foreground"] if measure == "jb" else [measure]
+            values = {p: {name: c[p][0] for name, c in complexity.items() if p in c} for p in parts}
+            if all(len(v) == len(complexity) and len(set(v.values())) == 1 for v in values.values()):
+                raise ValueError(
+                    f"every calibration dataset has the same complexity {measure!r} ({values}): the fit of "
+                    "slope = lambda * C + delta would be degenerate. Calibrate on datasets of different complexity."
+                )
+
     def _train_one(self, run: dict, complexity: dict, in_channels: int) -> dict:
         data = self.data[run["dataset"]]
         widths = list(resolve_widths(self.widths, run["multiplier"]))
@@ -204,6 +221,7 @@ class CalibrationSweep:
                 self._complexity(name)
         ranks.open()
         complexity = {name: self._complexity(name) for name in self.datasets}
+        self._check_complexities(complexity)
         channels = {name: detect_in_channels(self.data[name]["train"]) for name in self.datasets}
 
         runs = self.runs()

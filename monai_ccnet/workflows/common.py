@@ -45,6 +45,8 @@ def bundle_data(
     train_key: str = "training",
     test_key: str = "test",
     need_test: bool = True,
+    spatial_dims: int | None = None,
+    check_files: bool = True,
 ) -> dict[str, Any]:
     """The data of a bundle run: ``{"name", "dataset_dir", "train": items, "test": items}``.
 
@@ -52,9 +54,14 @@ def bundle_data(
     (MONAI JSON with ``train_key`` and ``test_key`` lists); with neither, the built-in synthetic
     dataset ``target`` is written to ``synthetic_dir`` (settings from ``synthetic``) and used.
 
+    With ``check_files`` every train and test file is read once and checked (readable, label
+    size = image size, binary label, no NaN/Inf, 1/3/4 channels, ``spatial_dims`` spatial
+    dimensions when given; :func:`monai_ccnet.complexity.check_items`), so a bad file stops the
+    run here, with every bad file listed, not in the middle of training.
+
     Raises:
-        FileNotFoundError / ValueError: naming the missing folder, file or split, before any
-            training starts.
+        FileNotFoundError / ValueError: naming the missing folder, file or split, or the bad
+            files, before any training starts.
     """
     if dataset_dir and datalist:
         raise ValueError(f"give dataset_dir or datalist, not both (got {dataset_dir!r} and {datalist!r}).")
@@ -87,6 +94,16 @@ def bundle_data(
         overlap = sorted({i["image"] for i in train} & {i["image"] for i in test})
         if overlap:
             raise ValueError(f"{source}: {len(overlap)} image(s) are in both train and test: {overlap[:5]}")
+    if check_files:
+        from monai_ccnet.complexity import check_items
+
+        errors = check_items(train + test, spatial_dims=spatial_dims)
+        if errors:
+            listing = "\n  ".join(e["error"] for e in errors[:20]) + ("\n  ..." if len(errors) > 20 else "")
+            raise ValueError(
+                f"{source}: {len(errors)} bad file(s) in the train/test splits; fix them or leave them out of the "
+                f"split before training:\n  {listing}"
+            )
     return {"name": name or Path(str(source)).stem, "dataset_dir": dataset_dir, "train": train, "test": test}
 
 
@@ -235,7 +252,10 @@ def model_widths(
     if plan_file:
         from monai_ccnet.planning import CompressionPlan
 
-        return [int(w) for w in CompressionPlan.load(plan_file).widths]
+        try:
+            return [int(w) for w in CompressionPlan.load(plan_file).widths]
+        except ValueError as err:
+            raise ValueError(f"plan_file: {err} Give the models/plan.json that compress wrote.") from None
     return list(resolve_widths(widths, multipliers))
 
 
