@@ -134,6 +134,8 @@ def test_cli_on_a_small_folder(folder, tmp_path, capsys):
     assert "strict mode" in capsys.readouterr().err
     assert main(["complexity", "--images", str(tmp_path / "nowhere"), "--no-progress"]) == 1
     assert "not found" in capsys.readouterr().err
+    assert main(["complexity", "--images", str(folder / "images"), "--dataset", str(folder), "--no-progress"]) == 1
+    assert capsys.readouterr().err == "error: give exactly one of --images, --dataset, --datalist (got --images and --dataset).\n"
     # an output that cannot be written fails before the analysis, in one line naming the option
     for bad_output, message in ((tmp_path, "is a folder"), (output / "x.json", "cannot write in")):
         assert main(args[:-3] + ["--output", str(bad_output), "--no-progress"]) == 1

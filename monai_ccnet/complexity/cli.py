@@ -52,6 +52,9 @@ def _check_writable(path: str) -> None:
 def run(args: argparse.Namespace) -> int:
     measures = list(MEASURES) if args.measures.strip() == "all" else [m.strip() for m in args.measures.split(",") if m.strip()]
     try:
+        given = [flag for flag, value in (("--images", args.images), ("--dataset", args.dataset), ("--datalist", args.datalist)) if value]
+        if len(given) != 1:  # the flags' names, not resolve_data's argument names
+            raise ValueError(f"give exactly one of --images, --dataset, --datalist (got {' and '.join(given) or 'none'}).")
         _check_writable(args.output)
         items = resolve_data(dataset_dir=args.dataset, datalist=args.datalist, images=args.images, labels=args.labels, split=args.split)
         report = analyze_dataset(
