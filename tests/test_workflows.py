@@ -41,6 +41,24 @@ def test_recipe_defaults_overrides_and_errors():
         make_recipe(batch_size=0)
 
 
+def test_recipe_image_size_resizes_images_and_scores_at_label_size(tmp_path):
+    from monai.transforms import Compose
+
+    from monai_ccnet.workflows import build_model, evaluate_network, load_transforms, train_transforms
+
+    item = bundle_data(dataset_dir=str(make_synthetic_dataset(tmp_path, "discs", num_images=4, size=64)))["test"][0]
+    recipe = make_recipe(patch_size=[16, 16], image_size=32)
+    loaded = Compose(load_transforms(1, recipe=recipe))(item)
+    assert tuple(loaded["image"].shape) == (1, 32, 32) and tuple(loaded["label"].shape) == (1, 64, 64)
+    patches = train_transforms(recipe, 1)(item)
+    assert tuple(patches[0]["image"].shape) == tuple(patches[0]["label"].shape) == (1, 16, 16)
+    assert set(torch.unique(patches[0]["label"]).tolist()) <= {0.0, 1.0}
+    scores = evaluate_network(build_model("unet", [2, 4, 4, 4, 4]), [item], recipe, "cpu", 1)
+    assert set(scores) == {"f1", "iou"}, "predictions resized back to the label's size before scoring"
+    with pytest.raises(ValueError, match="image_size must be positive"):
+        make_recipe(image_size=0)
+
+
 def test_validation_split_is_deterministic_and_disjoint():
     items = [{"image": f"{i}.png", "id": str(i)} for i in range(10)]
     train, val = split_validation(items, 0.2, seed=0)

@@ -48,6 +48,7 @@ from monai.transforms import (
     RandCropByPosNegLabeld,
     RandFlipd,
     RandRotate90d,
+    Resized,
     ScaleIntensityd,
     SpatialPadd,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "detect_in_channels",
     "split_validation",
     "load_transforms",
+    "PredToLabelSized",
     "train_transforms",
     "post_transforms",
     "loss_function",
@@ -75,6 +77,10 @@ logger = logging.getLogger(__name__)
 #: every knob of the recipe; a bundle's ``recipe`` dict overrides any subset.
 DEFAULT_RECIPE: dict[str, Any] = {
     "patch_size": [128, 128],  # training patches; also the sliding-window size at evaluation
+    # None: native resolution; N: every image is resized (aspect kept) so its longest side is N
+    # pixels before patching / sliding windows, so that a patch sees the object in context;
+    # predictions are resized back and scored (and saved) at the label's own resolution
+    "image_size": None,
     "num_samples": 4,  # patches per image per epoch (half centred on foreground)
     "batch_size": 4,  # images per batch (x num_samples patches)
     "max_epochs": 100,
@@ -116,6 +122,10 @@ def make_recipe(recipe: Mapping | None = None, **overrides) -> dict:
         merged[key] = int(merged[key])
     if any(p < 1 for p in merged["patch_size"]):
         raise ValueError(f"recipe patch_size must be positive, got {merged['patch_size']!r}.")
+    if merged["image_size"] is not None:
+        merged["image_size"] = int(merged["image_size"])
+        if merged["image_size"] < 1:
+            raise ValueError(f"recipe image_size must be positive or None, got {merged['image_size']!r}.")
     if not 0 <= float(merged["val_fraction"]) < 1:
         raise ValueError(f"recipe val_fraction must be in [0, 1), got {merged['val_fraction']!r}.")
     return merged
@@ -169,9 +179,14 @@ def _match_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"image has {image.shape[0]} channels, the network expects {channels}.")
 
 
-def load_transforms(in_channels: int = 1, with_label: bool = True) -> list:
+def load_transforms(
+    in_channels: int = 1, with_label: bool = True, recipe: Mapping | None = None, resize_label: bool = False
+) -> list:
     """Deterministic loading shared by training, validation, test and inference:
-    read, channel-first, match the network's channels, scale to [0, 1], binarise the mask (> 0)."""
+    read, channel-first, match the network's channels, scale to [0, 1], binarise the mask (> 0),
+    and with the recipe's ``image_size`` resize the image (and the label only if ``resize_label``:
+    training; evaluation keeps the label at its own resolution, see ``post_transforms``)."""
+    image_size = make_recipe(recipe)["image_size"]
     keys = ["image", "label"] if with_label else ["image"]
     transforms = [
         LoadImaged(keys=keys, image_only=True, ensure_channel_first=True),
@@ -181,6 +196,10 @@ def load_transforms(in_channels: int = 1, with_label: bool = True) -> list:
     if with_label:
         # masks stored as 0/1 or 0/255: anything above 0 is foreground
         transforms.append(AsDiscreted(keys="label", threshold=0.5))
+    if image_size is not None:
+        transforms.append(Resized(keys="image", spatial_size=image_size, size_mode="longest", mode="area"))
+        if with_label and resize_label:
+            transforms.append(Resized(keys="label", spatial_size=image_size, size_mode="longest", mode="nearest"))
     transforms.append(EnsureTyped(keys=keys, track_meta=True))
     return transforms
 
@@ -192,7 +211,7 @@ def train_transforms(recipe: Mapping | None = None, in_channels: int = 1) -> Com
     patch = recipe["patch_size"]
     spatial_axes = list(range(len(patch)))
     return Compose(
-        load_transforms(in_channels)
+        load_transforms(in_channels, recipe=recipe, resize_label=True)
         + [
             SpatialPadd(keys=keys, spatial_size=patch),
             RandCropByPosNegLabeld(
@@ -204,10 +223,29 @@ def train_transforms(recipe: Mapping | None = None, in_channels: int = 1) -> Com
     )
 
 
+class PredToLabelSized:
+    """Resize the ``pred`` logits (linear interpolation) to the ``label``'s spatial size when they
+    differ (recipe ``image_size``): metrics are computed at the label's own resolution."""
+
+    def __call__(self, data: Mapping) -> dict:
+        data = dict(data)
+        pred, label = data.get("pred"), data.get("label")
+        if pred is None or label is None or tuple(pred.shape[1:]) == tuple(label.shape[1:]):
+            return data
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[pred.ndim - 1]
+        resized = torch.nn.functional.interpolate(
+            torch.as_tensor(pred)[None].float(), size=tuple(label.shape[1:]), mode=mode, align_corners=False
+        )[0]
+        data["pred"] = resized
+        return data
+
+
 def post_transforms() -> Compose:
-    """Logits -> one-hot prediction; label -> one-hot (what the confusion-matrix metrics expect)."""
+    """Logits (resized to the label's size if needed) -> one-hot prediction; label -> one-hot
+    (what the confusion-matrix metrics expect)."""
     return Compose(
         [
+            PredToLabelSized(),
             AsDiscreted(keys="pred", argmax=True, to_onehot=2),
             AsDiscreted(keys="label", to_onehot=2),
         ]
@@ -299,7 +337,7 @@ def build_training(
 
     train_pre = train_transforms(recipe, in_channels)
     train_pre.set_random_state(seed=seed)
-    val_pre = Compose(load_transforms(in_channels))
+    val_pre = Compose(load_transforms(in_channels, recipe=recipe))
     post = post_transforms()
     train_ds = _dataset(list(train_items), train_pre, recipe)
     val_ds = _dataset(list(val_items), val_pre, recipe)
@@ -411,7 +449,7 @@ def evaluate_network(
         raise ValueError("cannot evaluate on an empty split.")
     amp, amp_kwargs = _amp(recipe, device)
     key_metric, extra_metrics = segmentation_metrics()
-    loader = DataLoader(_dataset(list(items), Compose(load_transforms(in_channels)), recipe), batch_size=1)
+    loader = DataLoader(_dataset(list(items), Compose(load_transforms(in_channels, recipe=recipe)), recipe), batch_size=1)
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=loader,
