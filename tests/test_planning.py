@@ -221,6 +221,7 @@ def test_more_complex_stage_keeps_at_least_as_large_a_multiplier(j, budget, floo
                     assert plan.equation_multipliers[i] >= plan.equation_multipliers[k]
 
 
+@pytest.mark.filterwarnings("ignore:the degradation model was calibrated for")  # one model, every arch
 @settings(max_examples=30, deadline=None)
 @given(j=complexities, floor=st.floats(0.3, 0.999), layerwise=st.booleans(),
        arch=st.sampled_from(["unet", "cumedvision", "ucunet"]))
@@ -262,3 +263,8 @@ def test_planning_runs_without_torch_and_monai():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["satisfied"] is True
+
+
+def test_plan_warns_when_the_model_belongs_to_another_architecture():
+    with pytest.warns(UserWarning, match="calibrated for 'ucunet'; planning 'unet'"):
+        plan_compression("unet", PAPER_J, load_degradation("ucunet-f1-paper"), min_relative_accuracy=0.95)

@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -321,6 +322,9 @@ def plan_compression(
         raise ValueError(f"memory_model must be one of {MEMORY_MODELS}, got {memory_model!r}.")
     bits_per_weight = _check_positive("bits_per_weight", bits_per_weight)
     model = _as_degradation(degradation)
+    if model.arch and model.arch != arch:
+        # allowed (a prior is better than nothing), but the user should know
+        warnings.warn(f"the degradation model was calibrated for {model.arch!r}; planning {arch!r} with it.", stacklevel=2)
     base = list(resolve_widths(widths))
     n = len(base)
     slopes = stage_slopes(complexity, model, n)

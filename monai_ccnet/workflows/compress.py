@@ -128,8 +128,6 @@ class CompressWorkflow:
             model = DegradationModel.from_dict(dict(model))
         elif not isinstance(model, DegradationModel):
             model = load_degradation(str(model))
-        if model.arch != self.arch:
-            logger.warning(f"degradation model was calibrated for {model.arch!r}, planning {self.arch!r} with it.")
         measures = {"jpeg", "foreground"} if model.measure == "jb" else {model.measure}
         report = measure_complexity(
             self.data["train"],
