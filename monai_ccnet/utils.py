@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "atomic_write_text", "optional_import"]
+__all__ = ["atomic_write_json", "atomic_write_text", "optional_import", "read_json"]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -40,6 +40,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     """JSON version of :func:`atomic_write_text` (NaN is refused: it is not valid JSON)."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Parse a JSON file; errors name the file and what it was supposed to be.
+
+    Raises:
+        ValueError: the file does not exist, cannot be read, or is not valid JSON.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as err:  # missing, a folder, no permission, ...
+        raise ValueError(f"{path}: cannot read the {what} ({err.strerror or err}).") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}).") from None
 
 
 def optional_import(name: str):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["IMAGE_SUFFIXES", "find_pairs", "load_datalist", "load_dataset_dir", "resolve_data"]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS
+from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, check_arch
+from ..utils import read_json
 from .blocks import ScalableSegNet
 from .cumedvision import ScalableCUMedVision
 from .ucunet import ScalableUCUNet
@@ -40,22 +39,13 @@ def build_network(
     """``ScalableUNet`` / ``ScalableCUMedVision`` / ``ScalableUCUNet`` by name (``arch`` in
     ``"unet" | "cumedvision" | "ucunet"``, case-insensitive); ``kwargs``: ``norm``, ``act``,
     ``dropout``, ``bias``."""
-    key = str(arch).lower()
-    if key not in NETWORKS:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {tuple(NETWORKS)}.")
-    return NETWORKS[key](spatial_dims, in_channels, out_channels, widths, multipliers, **kwargs)
+    return NETWORKS[check_arch(arch)](spatial_dims, in_channels, out_channels, widths, multipliers, **kwargs)
 
 
 def _plan_dict(plan: Any) -> tuple[dict, str]:
     """The plan as a dict and a description of where it came from (for error messages)."""
     if isinstance(plan, (str, os.PathLike)):
-        path = Path(plan)
-        try:
-            return json.loads(path.read_text()), str(path)
-        except FileNotFoundError:
-            raise ValueError(f"plan file {path} does not exist.") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"plan file {path} is not valid JSON: {e}") from None
+        return read_json(plan, "compression plan"), str(plan)
     if hasattr(plan, "to_dict"):
         return dict(plan.to_dict()), type(plan).__name__
     if isinstance(plan, Mapping):

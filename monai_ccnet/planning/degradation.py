@@ -12,7 +12,6 @@ numpy + stdlib only (planning runs without torch).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, read_json
 from . import equations
 
 __all__ = [
@@ -121,12 +120,7 @@ class DegradationModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DegradationModel":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e}).") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, "degradation model"), source=str(path))
 
 
 def list_presets() -> list[str]:

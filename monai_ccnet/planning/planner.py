@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 from .. import accounting
 from ..accounting import DEFAULT_WIDTHS, MB, check_arch, resolve_widths, stage_weights
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, read_json
 from . import equations
 from .degradation import DegradationModel, load_degradation
 
@@ -109,13 +109,7 @@ class CompressionPlan:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CompressionPlan":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e}).") from None
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read the compression plan ({e.strerror or e}).") from None
+        data = read_json(path, "compression plan")
         if not isinstance(data, dict):
             raise ValueError(f"{path}: not a compression plan (a JSON {type(data).__name__}, expected an object).")
         return cls.from_dict(data, source=str(path))
