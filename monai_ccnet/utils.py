@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "atomic_write_text", "optional_import", "read_json"]
+__all__ = ["as_bool", "atomic_write_json", "atomic_write_text", "optional_import", "read_json"]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -40,6 +40,26 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     """JSON version of :func:`atomic_write_text` (NaN is refused: it is not valid JSON)."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "none", "")
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """A config flag as a bool. Command-line overrides arrive as text (`--layerwise false` is the
+    string "false", which Python would take as true), so words are parsed and anything else is refused.
+
+    Raises:
+        ValueError: ``value`` is neither a bool, 0/1, None nor one of the words above.
+    """
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{name} must be true or false, got {value!r}.")
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from monai.utils import set_determinism
 
 from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, resolve_widths, total_weights
-from monai_ccnet.utils import atomic_write_json, atomic_write_text
+from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
 from .common import FileBarrier, build_model, measure_complexity, shard_context
 from .recipe import detect_in_channels, make_recipe, train_and_evaluate
@@ -107,7 +107,7 @@ class CalibrationSweep:
         self.complexity = dict(complexity or {})
         self.bootstrap = int(bootstrap)
         self.max_new_runs = None if max_new_runs is None else int(max_new_runs)
-        self.progress = bool(progress)
+        self.progress = as_bool(progress, "progress")
         self.plots = bool(plots)
         self.data = {name: self._load(name, folder, self.spatial_dims) for name, folder in self.datasets.items()}
 

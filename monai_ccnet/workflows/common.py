@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from monai_ccnet.accounting import check_arch, resolve_widths
+from monai_ccnet.utils import as_bool, atomic_write_json
 
 __all__ = [
     "bundle_data",
@@ -214,8 +215,6 @@ class FileBarrier:
 
     def open(self) -> None:
         """Rank 0 writes the session token; the other ranks wait for a token newer than their start."""
-        from monai_ccnet.utils import atomic_write_json
-
         token_file = self.folder / "session.json"
         if self.rank == 0:
             self.token = uuid.uuid4().hex
@@ -231,8 +230,6 @@ class FileBarrier:
 
     def wait(self, stage: str, payload: Any = None) -> list:
         """Announce ``stage`` done (with ``payload``); wait for every rank; return their payloads."""
-        from monai_ccnet.utils import atomic_write_json
-
         atomic_write_json(self.folder / f"{stage}.rank{self.rank}.json", {"token": self.token, "payload": payload})
 
         def everyone():
@@ -261,8 +258,6 @@ def model_widths(
 
 def save_metrics(engine, path: str | os.PathLike) -> dict:
     """Write an ignite engine's final metrics to a JSON file (atomically) and return them."""
-    from monai_ccnet.utils import atomic_write_json
-
     metrics = {k: float(v) for k, v in engine.state.metrics.items()}
     atomic_write_json(path, metrics)
     print(f"metrics {metrics} written to {path}")
@@ -278,7 +273,7 @@ def complexity_run(
     kwargs = dict(settings)
     if measures is not None:
         kwargs["measures"] = tuple(measures)
-    report = analyze_dataset(list(data["train"]), scales=int(scales), progress=progress, **kwargs)
+    report = analyze_dataset(list(data["train"]), scales=int(scales), progress=as_bool(progress, "progress"), **kwargs)
     path = Path(output_dir) / "complexity.json"
     report.save(path)
     logger.info(f"complexity of {data.get('name')} (training split):\n{report.table()}")

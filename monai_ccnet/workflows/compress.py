@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from monai.utils import set_determinism
 
 from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, disk_bytes, resolve_widths, total_weights
-from monai_ccnet.utils import atomic_write_json, atomic_write_text
+from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
 from .common import build_model, measure_complexity
 from .export import export_network, measure_latency
@@ -104,18 +104,18 @@ class CompressWorkflow:
             "input_shape": list(input_shape) if input_shape is not None else None,
             "batch": int(batch),
             "min_relative_accuracy": min_relative_accuracy,
-            "layerwise": bool(layerwise),
+            "layerwise": as_bool(layerwise, "layerwise"),
         }
         self.recipe = make_recipe(recipe)
         self.device = resolve_device(device)
         self.spatial_dims = int(spatial_dims)
         self.out_channels = int(out_channels)
-        self.compare_full = bool(compare_full)
+        self.compare_full = as_bool(compare_full, "compare_full")
         self.export = [str(f).lower() for f in (export or ())]
         self.complexity = dict(complexity or {})
         self.latency_repeats = int(latency_repeats)
         self.seed = int(seed)
-        self.progress = bool(progress)
+        self.progress = as_bool(progress, "progress")
         self.in_channels = detect_in_channels(self.data["train"])
 
     def plan(self):

@@ -54,6 +54,8 @@ from monai.transforms import (
 )
 from monai.utils import optional_import, set_determinism
 
+from monai_ccnet.utils import as_bool
+
 __all__ = [
     "DEFAULT_RECIPE",
     "make_recipe",
@@ -116,6 +118,7 @@ def make_recipe(recipe: Mapping | None = None, **overrides) -> dict:
     if str(merged["loss"]).lower() not in _LOSSES:
         raise ValueError(f"recipe loss {merged['loss']!r} is unknown; choose one of {_LOSSES}.")
     merged["loss"] = str(merged["loss"]).lower()
+    merged["amp"] = as_bool(merged["amp"], "recipe amp")
     for key in ("num_samples", "batch_size", "max_epochs", "val_interval"):
         if int(merged[key]) < 1:
             raise ValueError(f"recipe {key} must be >= 1, got {merged[key]!r}.")
@@ -388,7 +391,7 @@ def build_training(
             TensorBoardStatsHandler(log_dir=log_dir, tag_name="train_loss", output_transform=from_engine(["loss"], first=True))
         )
         TensorBoardStatsHandler(log_dir=log_dir, iteration_log=False).attach(evaluator)
-    if progress:
+    if as_bool(progress, "progress"):
         from ignite.handlers import ProgressBar
 
         train_handlers.append(_ProgressBarHandler(ProgressBar(persist=False)))
