@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +40,8 @@ TINY = {
 }
 
 
-def run_bundle(run_id: str, workflow: str, bundle_root: Path, check: bool = True, launcher=None, **overrides):
-    """Run one bundle workflow in a subprocess; return the CompletedProcess (stdout + stderr in .stdout)."""
+def bundle_command(run_id: str, workflow: str, bundle_root: Path, launcher=None, **overrides) -> tuple[list[str], dict]:
+    """The command line and environment of one bundle workflow run on the TINY settings."""
     files = [str(CONFIGS / "common.yaml"), str(CONFIGS / f"{workflow}.yaml")]
     args = {**TINY, **{k.replace("__", "#"): str(v) for k, v in overrides.items()}}
     cmd = list(launcher or [sys.executable]) + ["-m", "monai.bundle", "run", run_id, "--config_file", repr(files)]
@@ -48,6 +50,12 @@ def run_bundle(run_id: str, workflow: str, bundle_root: Path, check: bool = True
         cmd += [f"--{key}", value]
     # one thread per process: the same arithmetic in every process (resume and gloo runs compare exactly)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return cmd, env
+
+
+def run_bundle(run_id: str, workflow: str, bundle_root: Path, check: bool = True, launcher=None, **overrides):
+    """Run one bundle workflow in a subprocess; return the CompletedProcess (stdout + stderr in .stdout)."""
+    cmd, env = bundle_command(run_id, workflow, bundle_root, launcher=launcher, **overrides)
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{run_id} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
@@ -168,6 +176,64 @@ def test_calibrate_resume_and_gloo_sharding(tmp_path):
     sharded_model = json.loads((sharded / "calibration" / "degradation_f1.json").read_text())
     assert sharded_model["lam"] == pytest.approx(f1_model["lam"], abs=1e-6)
     assert sharded_model["delta"] == pytest.approx(f1_model["delta"], abs=1e-6)
+
+
+def test_calibrate_resumes_after_sigkill(tmp_path):
+    """A crash, not a polite stop: SIGKILL the sweep while it trains its second run, then rerun it."""
+    runs_dir = tmp_path / "calibration" / "runs"
+    cmd, env = bundle_command("calibrate", "calibrate", tmp_path, **CALIBRATE)
+    log = tmp_path / "killed.log"  # a file, not a pipe: nothing blocks on a full pipe while we poll
+    # a session of its own: the kill reaches the whole process group (any data-loader workers too)
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(runs_dir.glob("*.json")):
+            if proc.poll() is not None:
+                raise AssertionError(f"calibrate ended ({proc.returncode}) before the kill:\n{log.read_text()[-6000:]}")
+            assert time.monotonic() < deadline, "no calibration run finished within 300 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the sweep must have been killed, not have finished"
+    assert not (tmp_path / "calibration" / "degradation_f1.json").exists()
+
+    # what the kill left: finished runs are whole JSON records named by their key; anything else
+    # (an atomic write cut short) is a hidden .tmp file, which must not pass for a finished run
+    finished = {}
+    for path in sorted(runs_dir.iterdir()):
+        if path.name.endswith(".tmp"):
+            assert path.name.startswith("."), path.name
+            continue
+        assert path.suffix == ".json", f"unexpected file {path.name} after the kill"
+        record = json.loads(path.read_text())
+        assert f"{record['key']}.json" == path.name and 0 <= record["f1"] <= 1
+        finished[path.name] = (path.read_bytes(), path.stat().st_mtime_ns)
+    assert 1 <= len(finished) < 4, sorted(finished)
+    # a write killed mid-way for a run that did not finish (deterministic stand-in for the race)
+    every = {f"{d}__m{m}__s0.json" for d in ("discs", "clutter") for m in ("1", "0.5")}
+    unfinished = sorted(every - set(finished))
+    (runs_dir / f".{unfinished[-1]}.kill.tmp").write_text('{"key": "trunc')
+
+    # rerun the same command: the runs finished before the kill are skipped (bytes and mtime
+    # untouched), the others are trained, then the fit
+    proc = run_bundle("calibrate", "calibrate", tmp_path, **CALIBRATE)
+    assert "calibration finished" in proc.stdout
+    after = {p.name: p for p in runs_dir.glob("*.json")}
+    assert set(after) == set(finished) | set(unfinished)
+    for name, (data, mtime) in finished.items():
+        assert after[name].read_bytes() == data and after[name].stat().st_mtime_ns == mtime, f"{name} was retrained"
+    for name in unfinished:
+        assert json.loads(after[name].read_text())["key"] + ".json" == name
+    out = tmp_path / "calibration"
+    records = json.loads((out / "records.json").read_text())
+    assert sorted(f"{r['key']}.json" for r in records) == sorted(after)
+    for name in ("degradation_f1.json", "degradation_iou.json", "measure_ranking.json", "summary.md"):
+        assert (out / name).is_file(), name
+    assert set(json.loads((out / "degradation_f1.json").read_text())) >= {"lam", "delta"}
 
 
 @pytest.mark.parametrize(
