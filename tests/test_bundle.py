@@ -228,6 +228,7 @@ def test_calibrate_resumes_after_sigkill(tmp_path):
         assert after[name].read_bytes() == data and after[name].stat().st_mtime_ns == mtime, f"{name} was retrained"
     for name in unfinished:
         assert json.loads(after[name].read_text())["key"] + ".json" == name
+    assert not list(runs_dir.glob(".*.tmp")), "left-overs of the killed run are cleaned up"
     out = tmp_path / "calibration"
     records = json.loads((out / "records.json").read_text())
     assert sorted(f"{r['key']}.json" for r in records) == sorted(after)

@@ -216,7 +216,11 @@ class CalibrationSweep:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         ranks = FileBarrier(self.output_dir / "ranks", rank, world)
         ranks.clear()
-        if rank == 0:  # complexity once, before the other ranks read it from the cache
+        if rank == 0:  # before the other ranks start (they wait in ranks.open())
+            # half-written results of a killed run (atomic writes never leave a partial .json)
+            for stale in (self.output_dir / "runs").glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+            # complexity once, before the other ranks read it from the cache
             for name in self.datasets:
                 self._complexity(name)
         ranks.open()
