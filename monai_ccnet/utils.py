@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["as_bool", "atomic_write_json", "atomic_write_text", "optional_import", "read_json"]
+__all__ = ["as_bool", "atomic_write_json", "atomic_write_text", "optional_import", "read_json", "save_figure"]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -83,3 +83,15 @@ def optional_import(name: str):
         return __import__(name, fromlist=["_"])
     except ImportError:
         return None
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Lay out a matplotlib figure, write it to ``path`` (creating folders) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    import matplotlib.pyplot as plt  # only reached with matplotlib installed (the figure exists)
+
+    plt.close(fig)
+    return path

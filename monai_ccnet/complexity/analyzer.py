@@ -34,7 +34,7 @@ import numpy as np
 from monai.auto3dseg.analyzer import Analyzer
 from PIL import Image
 
-from ..utils import atomic_write_json, optional_import
+from ..utils import atomic_write_json, optional_import, save_figure
 from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices
 
 __all__ = [
@@ -287,10 +287,7 @@ class ComplexityReport:
             ax.errorbar(k, mean, yerr=std, marker="o", capsize=3)
             ax.set(title=name, xlabel="scale k (1/2^k)", xticks=k)
         fig.suptitle(f"reference={self.settings.get('reference')}, colour={self.settings.get('colour')}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return str(path)
+        return str(save_figure(fig, path, dpi=110))
 
     def table(self) -> str:
         """Readable table: one row per measure, 'mean +- std' per scale."""

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 from .. import accounting
 from ..accounting import DEFAULT_WIDTHS, MB, check_arch, resolve_widths, stage_weights
-from ..utils import atomic_write_json, read_json
+from ..utils import atomic_write_json, read_json, save_figure
 from . import equations
 from .degradation import DegradationModel, load_degradation
 
@@ -564,9 +564,4 @@ def plot_pareto(rows: Sequence[dict], path: str | os.PathLike, title: str | None
     ax.set_title(title or "CC-Net plans: predicted accuracy vs size")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

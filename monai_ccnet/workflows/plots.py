@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from monai_ccnet.utils import optional_import
+from monai_ccnet.utils import optional_import, save_figure
 
 __all__ = ["plot_degradation"]
 
@@ -62,9 +62,4 @@ def plot_degradation(records: Sequence[dict], model, path: str | os.PathLike) ->
     right.set_title("Eq. 3: slope = lambda * C + delta")
     right.legend(fontsize=8)
     right.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
