@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -83,6 +84,55 @@ def test_plan_json_round_trip_builds_the_same_network(arch, tmp_path):
     assert network_from_plan(path, in_channels=4, norm="instance").in_channels == 4
     # a 2-D planner plan without the optional keys uses build_network's defaults
     assert network_from_plan({"arch": "unet", "widths": [2, 4]}).plan_dict()["spatial_dims"] == 2
+
+
+NON_DEFAULT_OPTIONS = [
+    dict(norm="instance", bias=True),
+    dict(norm=("group", {"num_groups": 1}), act=("leakyrelu", {"negative_slope": 0.2}), dropout=0.25),
+    dict(norm=None, bias=True, act="prelu"),
+]
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("options", NON_DEFAULT_OPTIONS, ids=["instance-bias", "group-leaky-dropout", "no-norm-prelu"])
+def test_plan_keeps_every_constructor_option(arch, options, tmp_path):
+    """norm / act / dropout / bias survive plan_dict and the planner's plan (object and JSON)."""
+    from monai_ccnet.planning import CompressionPlan, plan_compression
+
+    net = build_network(arch, 2, 1, 2, widths=(4, 6, 8), **options).eval()
+    default = build_network(arch, 2, 1, 2, widths=(4, 6, 8))
+    assert net.plan_dict()["network_options"] != default.plan_dict()["network_options"]
+    planned = plan_compression(arch, [0.15, 0.09, 0.07], {"lam": 0.437, "delta": 0.0103, "arch": arch}, widths=(4, 6, 8),
+                               disk_budget_mb=1.0, network_options=options)
+    assert planned.widths == [4, 6, 8]  # the budget holds the full network: same layers as ``net``
+    (tmp_path / "net.json").write_text(json.dumps(net.plan_dict()))
+    planned.save(tmp_path / "plan.json")
+    sources = [net.plan_dict(), tmp_path / "net.json", planned, tmp_path / "plan.json", CompressionPlan.load(tmp_path / "plan.json")]
+    x = torch.randn(1, 1, 8, 8)
+    for source in sources:
+        rebuilt = network_from_plan(source).eval()
+        assert rebuilt.plan_dict() == net.plan_dict(), source
+        rebuilt.load_state_dict(net.state_dict())  # strict: same parameter and buffer names and shapes
+        with torch.no_grad():
+            torch.testing.assert_close(rebuilt(x), net(x))
+
+
+def test_plan_refuses_unknown_network_options():
+    from monai_ccnet.planning import plan_compression
+
+    with pytest.raises(ValueError, match=r"plan dict: unknown network option\(s\) \['kernel'\]"):
+        network_from_plan({"arch": "unet", "widths": [2, 4], "network_options": {"kernel": 5}})
+    with pytest.raises(ValueError, match=r"unknown network option\(s\) \['depth'\]"):
+        plan_compression("unet", [0.1, 0.1], {"lam": 0.4, "delta": 0.01}, widths=(2, 4), disk_budget_mb=1,
+                         network_options={"norm": "batch", "depth": 3})
+
+
+def test_network_option_names_are_the_constructors():
+    """The plan keeps exactly the constructor arguments that are not plan keys of their own."""
+    from monai_ccnet.planning.plan import NETWORK_OPTIONS
+
+    params = list(inspect.signature(ScalableUNet).parameters)
+    assert params == ["spatial_dims", "in_channels", "out_channels", "widths", "multipliers", *NETWORK_OPTIONS]
 
 
 def test_network_from_the_planners_memory_plan(tmp_path):

@@ -21,6 +21,7 @@ from monai.networks.layers.factories import Conv, Dropout, Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
 from ..accounting import DEFAULT_WIDTHS, ConvSpec, conv_layers, resolve_widths
+from ..planning.plan import check_network_options
 
 __all__ = ["conv_norm_act", "DecoderStage", "ScalableSegNet"]
 
@@ -214,13 +215,22 @@ class ScalableSegNet(nn.Module):
         return modules
 
     def plan_dict(self) -> dict:
-        """What ``monai_ccnet.nets.network_from_plan`` needs to rebuild this network."""
+        """What ``monai_ccnet.nets.network_from_plan`` needs to rebuild this network, JSON-ready.
+
+        Every constructor argument is there: the plan keys of the planner's ``CompressionPlan``
+        (``arch``, ``widths``, ``spatial_dims``, ``in_channels``, ``out_channels``) and the layer
+        options under ``network_options`` (``norm``, ``act``, ``dropout``, ``bias``; tuples such as
+        ``("group", {"num_groups": 8})`` as lists, the form they take in JSON).
+        """
         return {
             "arch": self.arch,
             "widths": list(self.widths),
             "spatial_dims": self.spatial_dims,
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
+            "network_options": check_network_options(
+                {"norm": self.norm, "act": self.act, "dropout": self.dropout, "bias": self.bias}
+            ),
         }
 
     def extra_repr(self) -> str:

@@ -6,6 +6,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, check_arch
+from ..planning.plan import check_network_options
 from ..utils import read_json
 from .blocks import ScalableSegNet
 from .cumedvision import ScalableCUMedVision
@@ -23,7 +24,8 @@ NETWORKS: dict[str, type[ScalableSegNet]] = {
 assert tuple(NETWORKS) == ARCHITECTURES
 
 #: plan keys that are network arguments; everything else in a plan (budgets, predictions, the
-#: multipliers that produced "widths") is ignored: "widths" are final, applying multipliers again would shrink twice
+#: multipliers that produced "widths") is ignored: "widths" are final, applying multipliers again would shrink twice.
+#: The layer options (``monai_ccnet.planning.plan.NETWORK_OPTIONS``: norm, act, dropout, bias) sit under "network_options".
 _PLAN_NETWORK_KEYS = ("arch", "spatial_dims", "in_channels", "out_channels", "widths")
 
 
@@ -58,19 +60,25 @@ def network_from_plan(plan: Any, **overrides) -> ScalableSegNet:
 
     Args:
         plan: a dict, a path to a plan JSON, or an object with ``.to_dict()`` (the planner's
-            ``CompressionPlan``). It needs ``"arch"`` and ``"widths"`` (the final integer widths);
-            ``"spatial_dims"``, ``"in_channels"``, ``"out_channels"`` are used when present. Other
-            keys (budgets, predictions, ...) are ignored.
+            ``CompressionPlan``, or ``net.plan_dict()``). It needs ``"arch"`` and ``"widths"`` (the
+            final integer widths); ``"spatial_dims"``, ``"in_channels"``, ``"out_channels"`` and
+            ``"network_options"`` (``norm``, ``act``, ``dropout``, ``bias``) are used when present,
+            the networks' defaults otherwise. Other keys (budgets, predictions, ...) are ignored.
         overrides: replace plan values or add network arguments (``norm``, ``act``, ``dropout``,
             ``bias``, ``in_channels`` ...).
 
     Raises:
-        ValueError: unreadable plan, or a plan without ``"arch"`` / ``"widths"`` (naming the source).
+        ValueError: unreadable plan, a plan without ``"arch"`` / ``"widths"``, or unknown
+            ``"network_options"`` (naming the source).
     """
     data, source = _plan_dict(plan)
     missing = [key for key in ("arch", "widths") if key not in data and key not in overrides]
     if missing:
         raise ValueError(f"{source} lacks {missing} (needs 'arch' and 'widths'; has {sorted(data)}).")
     args = {key: data[key] for key in _PLAN_NETWORK_KEYS if data.get(key) is not None}
+    try:
+        args.update(check_network_options(data.get("network_options")))
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
     args.update(overrides)
     return build_network(**args)

@@ -15,20 +15,20 @@ exact counts from :mod:`monai_ccnet.accounting`. numpy-free and torch-free.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .. import accounting
 from ..accounting import DEFAULT_WIDTHS, MB, check_arch, resolve_widths, stage_weights
-from ..utils import atomic_write_json, read_json, save_figure
+from ..utils import read_json, save_figure
 from . import equations
 from .degradation import DegradationModel, load_degradation
+from .plan import PLAN_SCHEMA_VERSION, CompressionPlan, check_network_options
 
 __all__ = [
     "PLAN_SCHEMA_VERSION",
@@ -43,76 +43,10 @@ __all__ = [
     "plot_pareto",
 ]
 
-PLAN_SCHEMA_VERSION = 1
 #: default Pareto grid: 2^(-k/4), k = 0..24 (full width down to 1/64; contains the paper's 1, .5,
 #: .25, .125, .0625 and is dense enough to read a curve)
 PARETO_MULTIPLIERS = tuple(2.0 ** (-k / 4) for k in range(25))
 MEMORY_MODELS = ("exact", "paper")
-
-
-@dataclasses.dataclass
-class CompressionPlan:
-    """The planner's answer; ``to_dict()`` is what ``monai_ccnet.nets`` builds a network from.
-
-    Attributes:
-        widths: integer channel width per stage (what to build).
-        multipliers: ``widths[i] / base_widths[i]`` (what the prediction uses).
-        equation_multipliers: the equations' real-valued solution before rounding.
-        weights, log10_weights: exact weight count of ``widths`` (accounting, no biases).
-        disk_bytes: bytes to store the weights at ``bits_per_weight``.
-        memory_bytes: peak inference memory for ``inputs["input_shape"]`` (None without a shape).
-        predicted_relative_accuracy: predicted A(widths) / A(base_widths) (METHOD §4).
-        predicted_accuracy: the same times the full network's accuracy, when it was given.
-        constraint: {"kind": "disk" | "memory" | "accuracy", "value", ...}; ``satisfied`` says
-            whether the rounded plan meets it (checked with exact counts).
-    """
-
-    arch: str
-    spatial_dims: int
-    in_channels: int
-    out_channels: int
-    base_widths: list
-    widths: list
-    multipliers: list
-    equation_multipliers: list
-    weights: int
-    log10_weights: float
-    disk_bytes: float
-    bits_per_weight: float
-    memory_bytes: int | None
-    predicted_relative_accuracy: float
-    predicted_accuracy: float | None
-    constraint: dict
-    satisfied: bool
-    layerwise: bool
-    complexity: list
-    degradation: dict
-    inputs: dict
-    schema_version: int = PLAN_SCHEMA_VERSION
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, source: str = "<dict>") -> "CompressionPlan":
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING)
-        if missing:
-            raise ValueError(f"{source}: not a compression plan, missing key(s) {missing}.")
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown key(s) {unknown} in a compression plan.")
-        return cls(**data)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "CompressionPlan":
-        data = read_json(path, "compression plan")
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: not a compression plan (a JSON {type(data).__name__}, expected an object).")
-        return cls.from_dict(data, source=str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +218,7 @@ def plan_compression(
     out_channels: int = 2,
     memory_model: str = "exact",
     full_accuracy: float | None = None,
+    network_options: Mapping | None = None,
 ) -> CompressionPlan:
     """Per-stage widths for one constraint (METHOD §4), uniform or per-stage (``layerwise``).
 
@@ -301,6 +236,8 @@ def plan_compression(
             (0, 1) -> least memory (Eq. 16 uniform, Eq. 17 per stage).
         widths: the full network's stage widths (multiplier 1).
         full_accuracy: the full network's accuracy, if known (adds an absolute prediction).
+        network_options: layer options of the network to build (``norm``, ``act``, ``dropout``,
+            ``bias``), kept in the plan for ``monai_ccnet.nets.network_from_plan``.
 
     Exactly one of ``disk_budget_mb``, ``memory_budget_mb``, ``min_relative_accuracy``.
     """
@@ -315,6 +252,7 @@ def plan_compression(
     if memory_model not in MEMORY_MODELS:
         raise ValueError(f"memory_model must be one of {MEMORY_MODELS}, got {memory_model!r}.")
     bits_per_weight = _check_positive("bits_per_weight", bits_per_weight)
+    network_options = check_network_options(network_options)
     model = _as_degradation(degradation)
     if model.arch and model.arch != arch:
         # allowed (a prior is better than nothing), but the user should know
@@ -439,7 +377,7 @@ def plan_compression(
         predicted_relative_accuracy=predicted,
         predicted_accuracy=full_accuracy * predicted if full_accuracy is not None else None,
         constraint=constraint, satisfied=bool(satisfied), layerwise=bool(layerwise), complexity=complexity,
-        degradation=model.to_dict(), inputs=inputs,
+        degradation=model.to_dict(), inputs=inputs, network_options=network_options,
     )
 
 
