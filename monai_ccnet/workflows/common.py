@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -108,6 +110,41 @@ def bundle_data(
     return {"name": name or Path(str(source)).stem, "dataset_dir": dataset_dir, "train": train, "test": test}
 
 
+def _file_identity(path: Any) -> dict | None:
+    """A file as the cache sees it: absolute path, size and modification time (None: no file given)."""
+    if path is None:
+        return None
+    path = os.path.abspath(os.fspath(path))
+    try:
+        stat = os.stat(path)
+    except OSError:  # missing: the analysis will report it, and the key changes once it appears
+        return {"path": path, "size": None, "mtime_ns": None}
+    return {"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _complexity_cache_key(items: Sequence[Mapping], scales: int, measures: Sequence[str] | None, **settings) -> str:
+    """SHA-256 of everything a complexity report depends on, for :func:`measure_complexity`'s cache.
+
+    Every image and label file (path, size, mtime_ns, in order), the measures, and every analysis
+    setting after defaults (``ComplexitySettings.to_dict()``: quality, reference, colour, scales,
+    intensity, ..., the JPEG encoder's version), and the package version (the measures' code).
+    Settings that do not change a number (``workers``, ``strict``, ``progress``) are left out.
+    """
+    from monai_ccnet import __version__
+    from monai_ccnet.complexity import DEFAULT_MEASURES
+    from monai_ccnet.complexity.measures import ComplexitySettings
+
+    names = {f.name for f in dataclasses.fields(ComplexitySettings)}
+    config = ComplexitySettings(scales=int(scales), **{k: v for k, v in settings.items() if k in names})
+    content = {
+        "monai_ccnet": __version__,
+        "settings": config.to_dict(),
+        "measures": list(DEFAULT_MEASURES if measures is None else measures),
+        "files": [[_file_identity(item.get("image")), _file_identity(item.get("label"))] for item in items],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def measure_complexity(
     items: Sequence[Mapping],
     scales: int,
@@ -116,21 +153,28 @@ def measure_complexity(
     progress: bool = True,
     **settings,
 ):
-    """``analyze_dataset`` over ``items``, cached in ``cache_file`` (reused when its settings match)."""
+    """``analyze_dataset`` over ``items``, cached in ``cache_file``.
+
+    The cached report is reused only when it was made from exactly these inputs: the same files
+    (path, size, mtime) and settings (:func:`_complexity_cache_key`, kept in the report's
+    ``settings["cache_key"]``); anything else recomputes and overwrites it.
+    """
     from monai_ccnet.complexity import ComplexityReport, analyze_dataset
 
     kwargs: dict[str, Any] = dict(settings)
     if measures is not None:
         kwargs["measures"] = tuple(measures)
+    key = _complexity_cache_key(items, scales, measures, **settings) if cache_file is not None else None
     if cache_file is not None and Path(cache_file).is_file():
-        report = ComplexityReport.load(cache_file)
-        same_images = report.settings.get("images") == len(items)
-        same_scales = int(report.settings.get("scales", -1)) == int(scales)
-        same_measures = measures is None or set(measures) <= set(report.measures)
-        if same_images and same_scales and same_measures:
+        try:
+            report = ComplexityReport.load(cache_file)
+        except ValueError:  # unreadable: recompute
+            report = None
+        if report is not None and report.settings.get("cache_key") == key:
             return report
     report = analyze_dataset(list(items), scales=int(scales), progress=progress, **kwargs)
     if cache_file is not None:
+        report.settings["cache_key"] = key
         report.save(cache_file)
     return report
 
