@@ -86,12 +86,16 @@ def optional_import(name: str):
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Lay out a matplotlib figure, write it to ``path`` (creating folders) and close it."""
+    """Lay out a ``matplotlib.figure.Figure`` and write it to ``path`` (creating folders).
+
+    Library figures are made with ``Figure(...)``, not pyplot, and drawn here on an Agg canvas,
+    so the user's pyplot backend is never chosen or switched and nothing needs closing.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)  # attaches itself as fig.canvas
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    import matplotlib.pyplot as plt  # only reached with matplotlib installed (the figure exists)
-
-    plt.close(fig)
     return path

@@ -139,3 +139,14 @@ def test_presets_are_the_papers_values():
     assert load_degradation("unet-iou-paper").variant["w"] == 0.7
     with pytest.raises(ValueError, match="neither a file nor a preset; presets: cumedvision-f1-paper"):
         load_degradation("unet-dice-paper")
+
+
+def test_load_degradation_takes_every_form_of_a_model(tmp_path):
+    model = DegradationModel(lam=0.4, delta=0.01, measure="jb", variant={"w": 0.7})
+    assert load_degradation(model) is model
+    assert load_degradation(model.to_dict()) == model
+    model.save(tmp_path / "model.json")
+    assert load_degradation(tmp_path / "model.json") == load_degradation(str(tmp_path / "model.json")) == model
+    assert load_degradation("unet-f1-paper").measure == "jpeg"
+    with pytest.raises(ValueError, match="must be a DegradationModel, dict, preset name or path, got int"):
+        load_degradation(42)

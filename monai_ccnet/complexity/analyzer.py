@@ -23,7 +23,6 @@ Auto3DSeg case / summary analyzer pair for ``monai.auto3dseg.SegSummarizer``.
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from copy import deepcopy
@@ -34,6 +33,7 @@ import numpy as np
 from monai.auto3dseg.analyzer import Analyzer
 from PIL import Image
 
+from ..planning.report import read_complexity_report
 from ..utils import atomic_write_json, optional_import, save_figure
 from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices
 
@@ -260,27 +260,25 @@ class ComplexityReport:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ComplexityReport":
-        try:
-            content = json.loads(open(path).read())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: cannot read a complexity report ({err}).") from err
-        missing = [k for k in ("settings", "measures") if not isinstance(content, dict) or k not in content]
-        if missing:
-            raise ValueError(f"{path}: not a complexity report (missing {missing}).")
+        """Read a report JSON (``monai_ccnet.planning.report.read_complexity_report``'s checks).
+
+        Raises:
+            ValueError: the file cannot be read or is not a complexity report (naming it).
+        """
+        content, _ = read_complexity_report(path)
         return cls(content["settings"], content["measures"], content.get("images", []), content.get("errors", []))
 
     def plot(self, path: str | os.PathLike, measures: Sequence[str] | None = None) -> str:
         """PNG of each measure's mean +- std against the scale k (one panel per measure).
 
         Needs matplotlib (``pip install monai_ccnet[plot]``)."""
-        matplotlib = optional_import("matplotlib")
-        if matplotlib is None:
+        if optional_import("matplotlib") is None:
             raise ImportError("plotting needs matplotlib: pip install 'monai_ccnet[plot]'")
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         names = [m for m in (measures or self.measures) if m in self.measures]
-        fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
+        fig = Figure(figsize=(3.2 * len(names), 3.0))
+        axes = fig.subplots(1, len(names), squeeze=False)
         for ax, name in zip(axes[0], names):
             mean, std = np.asarray(self.measures[name]["mean"]), np.asarray(self.measures[name]["std"])
             k = np.arange(len(mean))

@@ -46,6 +46,8 @@ import numpy as np
 from PIL import Image, features
 from scipy import ndimage
 
+from ..planning import equations
+from ..planning.report import report_means
 from . import clutter
 
 __all__ = [
@@ -564,19 +566,10 @@ def jb(report_or_arrays, w: float) -> np.ndarray:
     (uses the dataset means of ``jpeg`` and ``foreground``), or a pair ``(J, B)`` of arrays
     of equal shape (per image or per scale).
     """
-    if not 0.0 <= float(w) <= 1.0:
-        raise ValueError(f"w must be in [0, 1], got {w!r}.")
-    if hasattr(report_or_arrays, "to_dict"):
-        report_or_arrays = report_or_arrays.to_dict()
-    if isinstance(report_or_arrays, dict):
-        measures = report_or_arrays.get("measures", {})
-        missing = [m for m in ("jpeg", "foreground") if m not in measures]
-        if missing:
-            raise ValueError(f"JB needs the measures 'jpeg' and 'foreground'; the report lacks {missing}.")
-        j, b = measures["jpeg"]["mean"], measures["foreground"]["mean"]
-    else:
-        j, b = report_or_arrays
+    if hasattr(report_or_arrays, "to_dict") or isinstance(report_or_arrays, dict):
+        return np.asarray(report_means(report_or_arrays, "jb", w), np.float64)
+    j, b = report_or_arrays
     j, b = np.asarray(j, np.float64), np.asarray(b, np.float64)
     if j.shape != b.shape:
         raise ValueError(f"J and B must have the same shape, got {j.shape} and {b.shape}.")
-    return w * j + (1.0 - w) * b
+    return equations.jb_complexity(j, b, w)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..accounting import resolve_widths
 from ..utils import atomic_write_json, read_json
 from . import equations
 
@@ -30,13 +31,20 @@ __all__ = [
     "rank_measures",
     "load_degradation",
     "list_presets",
+    "component_measures",
 ]
 
 SCHEMA_VERSION = 1
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 METRICS = ("f1", "iou")
-#: JB = w * jpeg + (1 - w) * foreground (METHOD §1); these are the record keys it combines
+#: JB = w * jpeg + (1 - w) * foreground (METHOD §1, ``equations.jb_complexity``); these are the
+#: measure names (complexity report and calibration record keys) it combines
 JPEG_KEY, FOREGROUND_KEY, JB_KEY = "jpeg", "foreground", "jb"
+
+
+def component_measures(measure: str) -> tuple[str, ...]:
+    """The measured complexities that ``measure`` is computed from: JB's J and B, else itself."""
+    return (JPEG_KEY, FOREGROUND_KEY) if measure == JB_KEY else (measure,)
 
 
 @dataclasses.dataclass
@@ -87,11 +95,47 @@ class DegradationModel:
         """Eq. 3: the degree of degradation lam * C + delta for complexity ``C``."""
         return equations.degradation_slope(self.lam, self.delta, complexity)
 
-    def predict_relative_accuracy(self, widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float]) -> float:
-        """A(widths) / A(base_widths) for a dataset with per-stage ``complexity`` (METHOD §4)."""
-        from .planner import predict_relative_accuracy
+    def stage_slopes(self, complexity: Sequence[float], n_stages: int | None = None) -> list[float]:
+        """Eq. 3 per stage: s_i = lambda * C_i + delta, validated (one C per stage, every s_i > 0).
 
-        return predict_relative_accuracy(widths, base_widths, complexity, self)
+        Raises:
+            ValueError: a single number or the wrong count of complexities, a non-finite one, or a
+                slope <= 0 (the model then predicts no loss and cannot be inverted).
+        """
+        if isinstance(complexity, (int, float)):
+            raise ValueError(f"complexity must list one value per stage (J_0 .. J_K), got the single number {complexity!r}.")
+        complexity = [float(c) for c in complexity]
+        if n_stages is not None and len(complexity) != n_stages:
+            raise ValueError(
+                f"complexity has {len(complexity)} value(s) but the network has {n_stages} stages; "
+                f"give one complexity per stage (scale 1/2^k for k = 0..{n_stages - 1})."
+            )
+        slopes = []
+        for i, c in enumerate(complexity):
+            if not math.isfinite(c):
+                raise ValueError(f"complexity[{i}] must be a finite number, got {c!r}.")
+            s = self.slope(c)
+            if s <= 0:
+                raise ValueError(
+                    f"stage {i}: lambda*C + delta = {self.lam}*{c} + {self.delta} = {s:.6g} <= 0, so the degradation "
+                    "model predicts no accuracy loss there and cannot be inverted; check complexity (is it the same "
+                    f"measure as the model's {self.measure!r}?) or use another degradation model."
+                )
+            slopes.append(s)
+        return slopes
+
+    def predict_relative_accuracy(self, widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float]) -> float:
+        """Predicted A(widths) / A(base_widths) for a dataset with per-stage ``complexity`` (METHOD §4).
+
+        The largest per-stage drop, 1 - max_i (lambda*C_i + delta) * 2 * log10(base_i / width_i): the
+        uniform formula (Eq. 3 with Eq. 6) when all multipliers are equal, and the common drop that
+        Eq. 11 and Eq. 17 equalise for the planners' per-stage multipliers.
+        """
+        widths, base_widths = resolve_widths(widths), resolve_widths(base_widths)
+        if len(widths) != len(base_widths):
+            raise ValueError(f"widths {widths} and base_widths {base_widths} differ in their number of stages.")
+        slopes = self.stage_slopes(complexity, len(base_widths))
+        return 1.0 - max(equations.stage_drop(s, w / b) for s, w, b in zip(slopes, widths, base_widths))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -128,16 +172,29 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
 
 
-def load_degradation(name_or_path: str | os.PathLike) -> DegradationModel:
-    """A degradation model from a JSON file or a preset name such as ``"unet-f1-paper"``."""
-    path = Path(name_or_path)
+def load_degradation(degradation: DegradationModel | dict | str | os.PathLike) -> DegradationModel:
+    """A degradation model from what users pass for one: a :class:`DegradationModel` (returned as
+    is), its dict, a JSON file or a preset name such as ``"unet-f1-paper"``.
+
+    Raises:
+        ValueError: an invalid dict or file, a name that is neither a file nor a preset, or another type.
+    """
+    if isinstance(degradation, DegradationModel):
+        return degradation
+    if isinstance(degradation, dict):
+        return DegradationModel.from_dict(degradation)
+    if not isinstance(degradation, (str, os.PathLike)):
+        raise ValueError(
+            f"degradation must be a DegradationModel, dict, preset name or path, got {type(degradation).__name__}."
+        )
+    path = Path(degradation)
     if path.is_file():
         return DegradationModel.load(path)
-    preset = PRESET_DIR / f"{name_or_path}.json"
+    preset = PRESET_DIR / f"{degradation}.json"
     if preset.is_file():
         return DegradationModel.load(preset)
     raise ValueError(
-        f"degradation {str(name_or_path)!r} is neither a file nor a preset; presets: {', '.join(list_presets())}."
+        f"degradation {str(degradation)!r} is neither a file nor a preset; presets: {', '.join(list_presets())}."
     )
 
 
@@ -221,7 +278,9 @@ def _complexities(records: Sequence[dict], fits: list[dict], measure: str, w: fl
         per_record = []
         for i in fit["records"]:
             if measure == JB_KEY:
-                c = w * _dataset_complexity(records[i], JPEG_KEY, i) + (1 - w) * _dataset_complexity(records[i], FOREGROUND_KEY, i)
+                c = equations.jb_complexity(
+                    _dataset_complexity(records[i], JPEG_KEY, i), _dataset_complexity(records[i], FOREGROUND_KEY, i), w
+                )
             else:
                 c = _dataset_complexity(records[i], measure, i)
             per_record.append(c)

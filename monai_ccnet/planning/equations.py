@@ -15,6 +15,7 @@ import math
 from typing import Callable, Sequence
 
 __all__ = [
+    "jb_complexity",
     "degradation_slope",
     "relative_accuracy",
     "stage_drop",
@@ -27,6 +28,17 @@ __all__ = [
     "uniform_multiplier_for_floor",
     "stage_multipliers_for_floor",
 ]
+
+
+def jb_complexity(jpeg, foreground, w: float):
+    """§2.2 and §5.1: JB = w * J + (1 - w) * B, J the JPEG complexity, B the foreground density.
+
+    The one implementation of the rule: numbers or numpy arrays of equal shape (per image or per
+    scale) alike. ``w`` in [0, 1] is chosen by the best R^2 during calibration.
+    """
+    if not 0.0 <= float(w) <= 1.0:
+        raise ValueError(f"the JB weight w must be in [0, 1], got {w!r}.")
+    return w * jpeg + (1.0 - w) * foreground
 
 
 def degradation_slope(lam: float, delta: float, complexity: float) -> float:

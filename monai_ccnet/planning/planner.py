@@ -1,4 +1,4 @@
-"""Prediction and the compression planner (METHOD.md §4).
+"""The compression planner (METHOD.md §4): per-stage widths for a disk, memory or accuracy constraint.
 
 Every plan is first solved exactly on real numbers with the paper's equations
 (``equations.py``: Eq. 6, 7, 11, 13, 14, 16, 17), then rounded to integer widths honestly:
@@ -9,111 +9,44 @@ Every plan is first solved exactly on real numbers with the paper's equations
   uniform multiplier, or Eq. 11's constant K) by bisection until it fits;
 - accuracy plans round each width up, so no stage drops more than the floor allows.
 
-Predictions use the multipliers ``width_i / base_width_i`` (the model's variables); budgets use
-exact counts from :mod:`monai_ccnet.accounting`. numpy-free and torch-free.
+Predictions (the degradation model's) use the multipliers ``width_i / base_width_i``; budgets use
+exact counts from :mod:`monai_ccnet.accounting`. numpy-free and torch-free. The plan itself is
+``plan.py``'s :class:`CompressionPlan`; a grid of plans (the Pareto table) is ``pareto.py``'s.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import importlib
 import math
-import os
 import warnings
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .. import accounting
 from ..accounting import DEFAULT_WIDTHS, MB, check_arch, resolve_widths, stage_weights
-from ..utils import read_json, save_figure
 from . import equations
-from .degradation import DegradationModel, load_degradation
-from .plan import PLAN_SCHEMA_VERSION, CompressionPlan, check_network_options
+from .degradation import load_degradation
+from .plan import CompressionPlan, check_network_options
 
-__all__ = [
-    "PLAN_SCHEMA_VERSION",
-    "CompressionPlan",
-    "stage_slopes",
-    "predict_relative_accuracy",
-    "predict_accuracy",
-    "plan_compression",
-    "pareto_table",
-    "PARETO_MULTIPLIERS",
-    "complexity_from_report",
-    "plot_pareto",
-]
+__all__ = ["plan_compression", "MEMORY_MODELS"]
 
-#: default Pareto grid: 2^(-k/4), k = 0..24 (full width down to 1/64; contains the paper's 1, .5,
-#: .25, .125, .0625 and is dense enough to read a curve)
-PARETO_MULTIPLIERS = tuple(2.0 ** (-k / 4) for k in range(25))
 MEMORY_MODELS = ("exact", "paper")
 
-
-# ---------------------------------------------------------------------------------------------
-# prediction
-
-
-def _as_degradation(degradation) -> DegradationModel:
-    if isinstance(degradation, DegradationModel):
-        return degradation
-    if isinstance(degradation, dict):
-        return DegradationModel.from_dict(degradation)
-    if isinstance(degradation, (str, os.PathLike)):
-        return load_degradation(degradation)
-    raise ValueError(f"degradation must be a DegradationModel, dict, preset name or path, got {type(degradation).__name__}.")
+#: names that moved out of this module, by their new module; ``planning/cli.py`` still imports
+#: them from here (PEP 562 lookup, so this module imports none of them: no import cycle)
+_MOVED = {
+    "PLAN_SCHEMA_VERSION": "plan", "stage_slopes": "predict", "predict_relative_accuracy": "predict",
+    "predict_accuracy": "predict", "complexity_from_report": "report", "PARETO_MULTIPLIERS": "pareto",
+    "pareto_table": "pareto", "plot_pareto": "pareto",
+}
 
 
-def stage_slopes(complexity: Sequence[float], degradation, n_stages: int | None = None) -> list[float]:
-    """Eq. 3 per stage: s_i = lambda * C_i + delta, validated (one C per stage, every s_i > 0)."""
-    model = _as_degradation(degradation)
-    if isinstance(complexity, (int, float)):
-        raise ValueError(f"complexity must list one value per stage (J_0 .. J_K), got the single number {complexity!r}.")
-    complexity = [float(c) for c in complexity]
-    if n_stages is not None and len(complexity) != n_stages:
-        raise ValueError(
-            f"complexity has {len(complexity)} value(s) but the network has {n_stages} stages; "
-            f"give one complexity per stage (scale 1/2^k for k = 0..{n_stages - 1})."
-        )
-    slopes = []
-    for i, c in enumerate(complexity):
-        if not math.isfinite(c):
-            raise ValueError(f"complexity[{i}] must be a finite number, got {c!r}.")
-        s = model.slope(c)
-        if s <= 0:
-            raise ValueError(
-                f"stage {i}: lambda*C + delta = {model.lam}*{c} + {model.delta} = {s:.6g} <= 0, so the degradation "
-                "model predicts no accuracy loss there and cannot be inverted; check complexity (is it the same "
-                f"measure as the model's {model.measure!r}?) or use another degradation model."
-            )
-        slopes.append(s)
-    return slopes
+def __getattr__(name: str):
+    if name in _MOVED:
+        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def predict_relative_accuracy(
-    widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], degradation
-) -> float:
-    """Predicted A(widths) / A(base_widths) for a dataset with per-stage complexity (METHOD §4).
-
-    The largest per-stage drop, 1 - max_i (lambda*C_i + delta) * 2 * log10(base_i / width_i): the
-    uniform formula (Eq. 3 with Eq. 6) when all multipliers are equal, and the common drop that
-    Eq. 11 and Eq. 17 equalise for the planners' per-stage multipliers.
-    """
-    widths, base_widths = resolve_widths(widths), resolve_widths(base_widths)
-    if len(widths) != len(base_widths):
-        raise ValueError(f"widths {widths} and base_widths {base_widths} differ in their number of stages.")
-    slopes = stage_slopes(complexity, degradation, len(base_widths))
-    return 1.0 - max(equations.stage_drop(s, w / b) for s, w, b in zip(slopes, widths, base_widths))
-
-
-def predict_accuracy(
-    widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], degradation, full_accuracy: float
-) -> float:
-    """Absolute predicted accuracy: the full network's accuracy times :func:`predict_relative_accuracy`."""
-    return full_accuracy * predict_relative_accuracy(widths, base_widths, complexity, degradation)
-
-
-# ---------------------------------------------------------------------------------------------
-# planning
 
 
 def _largest_feasible(
@@ -253,13 +186,13 @@ def plan_compression(
         raise ValueError(f"memory_model must be one of {MEMORY_MODELS}, got {memory_model!r}.")
     bits_per_weight = _check_positive("bits_per_weight", bits_per_weight)
     network_options = check_network_options(network_options)
-    model = _as_degradation(degradation)
+    model = load_degradation(degradation)
     if model.arch and model.arch != arch:
         # allowed (a prior is better than nothing), but the user should know
         warnings.warn(f"the degradation model was calibrated for {model.arch!r}; planning {arch!r} with it.", stacklevel=2)
     base = list(resolve_widths(widths))
     n = len(base)
-    slopes = stage_slopes(complexity, model, n)
+    slopes = model.stage_slopes(complexity, n)
     complexity = [float(c) for c in complexity]
     counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
     theta_stage = stage_weights(arch, base, **counts)
@@ -345,7 +278,7 @@ def plan_compression(
         t_eq = None
         plan_widths = _round_up(base, equation_multipliers)
         # float noise may leave a stage a hair below the floor: give it one more channel
-        while predict_relative_accuracy(plan_widths, base, complexity, model) < floor:
+        while model.predict_relative_accuracy(plan_widths, base, complexity) < floor:
             drops = [equations.stage_drop(s, w / b) for s, w, b in zip(slopes, plan_widths, base)]
             plan_widths[drops.index(max(drops))] += 1
         constraint = {"kind": "accuracy", "value": floor, "drop": drop}
@@ -355,7 +288,7 @@ def plan_compression(
     if t_eq is not None:
         equation_multipliers = multipliers_at(t_eq)
     plan_weights = weights_of(tuple(plan_widths))
-    predicted = predict_relative_accuracy(plan_widths, base, complexity, model)
+    predicted = model.predict_relative_accuracy(plan_widths, base, complexity)
     if min_relative_accuracy is not None:
         satisfied = predicted >= float(min_relative_accuracy)
 
@@ -379,127 +312,3 @@ def plan_compression(
         constraint=constraint, satisfied=bool(satisfied), layerwise=bool(layerwise), complexity=complexity,
         degradation=model.to_dict(), inputs=inputs, network_options=network_options,
     )
-
-
-def pareto_table(
-    arch: str,
-    complexity: Sequence[float],
-    degradation,
-    *,
-    multipliers: Sequence[float] = PARETO_MULTIPLIERS,
-    widths: Sequence[int] = DEFAULT_WIDTHS,
-    spatial_dims: int = 2,
-    in_channels: int = 1,
-    out_channels: int = 2,
-    bits_per_weight: float = 32,
-    layerwise: bool = True,
-    full_accuracy: float | None = None,
-) -> list[dict]:
-    """Weights vs predicted accuracy over a grid of uniform multipliers (a list of dicts to plot).
-
-    One ``"uniform"`` row per multiplier; with ``layerwise`` also the per-stage plan (Eq. 11 + 13)
-    for the same disk budget as that uniform row, so both curves can be drawn side by side.
-    """
-    model = _as_degradation(degradation)
-    base = resolve_widths(widths)
-    counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
-    rows = []
-
-    def row(kind, multiplier, w):
-        weights = sum(stage_weights(arch, w, **counts))
-        rel = predict_relative_accuracy(w, base, complexity, model)
-        return {
-            "kind": kind, "multiplier": multiplier, "widths": list(w), "weights": weights,
-            "log10_weights": math.log10(weights), "disk_mb": accounting.disk_bytes(weights, bits_per_weight) / MB,
-            "predicted_relative_accuracy": rel,
-            "predicted_accuracy": full_accuracy * rel if full_accuracy is not None else None,
-        }
-
-    for m in multipliers:
-        uniform = row("uniform", float(m), resolve_widths(base, m))
-        rows.append(uniform)
-        if layerwise:
-            plan = plan_compression(arch, complexity, model, disk_budget_mb=uniform["disk_mb"], bits_per_weight=bits_per_weight,
-                                    layerwise=True, widths=base, **counts)
-            rows.append(row("layerwise", None, plan.widths))
-    return rows
-
-
-def complexity_from_report(report, degradation, n_stages: int | None = None) -> list[float]:
-    """Per-stage dataset complexity for ``degradation``'s measure from a complexity report.
-
-    ``report`` is the JSON written by ``python -m monai_ccnet complexity`` (a path or its dict):
-    ``measures[name]["mean"][k]`` is the dataset complexity at scale k. JB is combined from
-    ``jpeg`` and ``foreground`` with the model's ``variant["w"]``. The report's settings must
-    match the variant the model was calibrated with (quality, reference, colour), where the
-    model records one. Extra scales beyond ``n_stages`` are ignored.
-    """
-    model = _as_degradation(degradation)
-    source = "<report>"
-    if isinstance(report, (str, os.PathLike)):
-        source = str(report)
-        try:
-            report = json.loads(Path(report).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{source}: cannot read a complexity report ({e}).") from None
-    if not isinstance(report, dict) or not isinstance(report.get("measures"), dict):
-        raise ValueError(f"{source}: not a complexity report (no 'measures' object).")
-    settings = report.get("settings", {}) or {}
-    for key in ("quality", "reference", "colour"):
-        want = model.variant.get(key)
-        if want is not None and key in settings and settings[key] != want:
-            raise ValueError(
-                f"{source}: complexity was measured with {key}={settings[key]!r} but the degradation model was "
-                f"calibrated with {key}={want!r}; re-measure with that setting or use a matching model."
-            )
-
-    def mean(name: str) -> list[float]:
-        entry = report["measures"].get(name)
-        if not isinstance(entry, dict) or "mean" not in entry:
-            raise ValueError(
-                f"{source}: measure {name!r} not in the report (has {sorted(report['measures'])}); "
-                f"the degradation model uses {model.measure!r}."
-            )
-        return [float(v) for v in entry["mean"]]
-
-    if model.measure == "jb":
-        w = model.variant.get("w")
-        if w is None:
-            raise ValueError("the degradation model's JB weight w is unknown; pass the JB complexities directly.")
-        values = [w * j + (1 - w) * b for j, b in zip(mean("jpeg"), mean("foreground"))]
-    else:
-        values = mean(model.measure)
-    if n_stages is not None:
-        if len(values) < n_stages:
-            raise ValueError(
-                f"{source}: the report has {len(values)} scale(s) but the network has {n_stages} stages; "
-                f"re-measure with scales={n_stages}."
-            )
-        values = values[:n_stages]
-    return values
-
-
-def plot_pareto(rows: Sequence[dict], path: str | os.PathLike, title: str | None = None) -> Path | None:
-    """Draw a :func:`pareto_table` (predicted relative accuracy against log10 weights) as a PNG.
-
-    Needs matplotlib (the ``plot`` extra); returns None without writing when it is missing.
-    """
-    from ..utils import optional_import
-
-    matplotlib = optional_import("matplotlib")
-    if matplotlib is None:
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for kind, style in (("uniform", "o-"), ("layerwise", "s--")):
-        points = [(r["log10_weights"], r["predicted_relative_accuracy"]) for r in rows if r["kind"] == kind]
-        if points:
-            ax.plot(*zip(*points), style, markersize=3, label="per-stage" if kind == "layerwise" else kind)
-    ax.set_xlabel("log10(weights)")
-    ax.set_ylabel("predicted relative accuracy")
-    ax.set_title(title or "CC-Net plans: predicted accuracy vs size")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path)

@@ -1,0 +1,87 @@
+"""Pareto tables: predicted accuracy against size over a grid of widths (METHOD.md §4), and their plot."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .. import accounting
+from ..accounting import DEFAULT_WIDTHS, MB, resolve_widths, stage_weights
+from ..utils import optional_import, save_figure
+from .degradation import load_degradation
+from .planner import plan_compression
+
+__all__ = ["PARETO_MULTIPLIERS", "pareto_table", "plot_pareto"]
+
+#: default Pareto grid: 2^(-k/4), k = 0..24 (full width down to 1/64; contains the paper's 1, .5,
+#: .25, .125, .0625 and is dense enough to read a curve)
+PARETO_MULTIPLIERS = tuple(2.0 ** (-k / 4) for k in range(25))
+
+
+def pareto_table(
+    arch: str,
+    complexity: Sequence[float],
+    degradation,
+    *,
+    multipliers: Sequence[float] = PARETO_MULTIPLIERS,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    spatial_dims: int = 2,
+    in_channels: int = 1,
+    out_channels: int = 2,
+    bits_per_weight: float = 32,
+    layerwise: bool = True,
+    full_accuracy: float | None = None,
+) -> list[dict]:
+    """Weights vs predicted accuracy over a grid of uniform multipliers (a list of dicts to plot).
+
+    One ``"uniform"`` row per multiplier; with ``layerwise`` also the per-stage plan (Eq. 11 + 13)
+    for the same disk budget as that uniform row, so both curves can be drawn side by side.
+    """
+    model = load_degradation(degradation)
+    base = resolve_widths(widths)
+    counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+    rows = []
+
+    def row(kind, multiplier, w):
+        weights = sum(stage_weights(arch, w, **counts))
+        rel = model.predict_relative_accuracy(w, base, complexity)
+        return {
+            "kind": kind, "multiplier": multiplier, "widths": list(w), "weights": weights,
+            "log10_weights": math.log10(weights), "disk_mb": accounting.disk_bytes(weights, bits_per_weight) / MB,
+            "predicted_relative_accuracy": rel,
+            "predicted_accuracy": full_accuracy * rel if full_accuracy is not None else None,
+        }
+
+    for m in multipliers:
+        uniform = row("uniform", float(m), resolve_widths(base, m))
+        rows.append(uniform)
+        if layerwise:
+            plan = plan_compression(arch, complexity, model, disk_budget_mb=uniform["disk_mb"], bits_per_weight=bits_per_weight,
+                                    layerwise=True, widths=base, **counts)
+            rows.append(row("layerwise", None, plan.widths))
+    return rows
+
+
+def plot_pareto(rows: Sequence[dict], path: str | os.PathLike, title: str | None = None) -> Path | None:
+    """Draw a :func:`pareto_table` (predicted relative accuracy against log10 weights) as a PNG.
+
+    Needs matplotlib (the ``plot`` extra); returns None without writing when it is missing.
+    """
+    if optional_import("matplotlib") is None:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for kind, style in (("uniform", "o-"), ("layerwise", "s--")):
+        points = [(r["log10_weights"], r["predicted_relative_accuracy"]) for r in rows if r["kind"] == kind]
+        if points:
+            ax.plot(*zip(*points), style, markersize=3, label="per-stage" if kind == "layerwise" else kind)
+    ax.set_xlabel("log10(weights)")
+    ax.set_ylabel("predicted relative accuracy")
+    ax.set_title(title or "CC-Net plans: predicted accuracy vs size")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
