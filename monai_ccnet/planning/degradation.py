@@ -6,7 +6,7 @@ complexity measure: the slope of relative accuracy against log10(#weights) is
 calibration records (one per trained network); :func:`load_degradation` reads a saved fit or a
 shipped preset (``monai_ccnet/presets/*.json``, the paper's published values).
 
-numpy + stdlib only (planning runs without torch).
+numpy, scipy and stdlib only (planning runs without torch).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from scipy import optimize, stats
 
 from ..accounting import resolve_widths
 from ..utils import atomic_write_json, read_json
@@ -202,18 +204,12 @@ def load_degradation(degradation: DegradationModel | dict | str | os.PathLike) -
 # fitting (METHOD §3, steps 2 and 3)
 
 
-def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of the least-squares line y = a x + b (x must not be constant)."""
-    xm, ym = x.mean(), y.mean()
-    sxx = float(((x - xm) ** 2).sum())
-    slope = float(((x - xm) * (y - ym)).sum()) / sxx
-    return slope, float(ym - slope * xm)
-
-
-def _r2(x: np.ndarray, y: np.ndarray, slope: float, intercept: float) -> float:
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    ss_res = float(((y - (slope * x + intercept)) ** 2).sum())
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares line y = a x + b and its R^2 (x must not be constant; R^2 = 1 for constant y,
+    which the line fits exactly, where ``linregress`` reports r = 0)."""
+    fit = stats.linregress(x, y)
+    r2 = float(fit.rvalue) ** 2 if np.ptp(y) > 0 else 1.0
+    return float(fit.slope), float(fit.intercept), r2
 
 
 def _record_value(record: dict, key: str, index: int) -> Any:
@@ -263,7 +259,7 @@ def _dataset_slopes(records: Sequence[dict], metric: str) -> list[dict]:
             raise ValueError(
                 f"dataset {name!r} has runs at {len(np.unique(log_theta))} width(s); a slope needs at least 2 widths."
             )
-        slope, intercept = _least_squares_line(log_theta, rel)
+        slope, intercept, _ = _line(log_theta, rel)
         fits.append(
             {"dataset": name, "records": [i for i, _ in runs], "slope": slope, "intercept": intercept,
              "n_points": len(runs), "full_accuracy": a_full}
@@ -299,12 +295,12 @@ def _fit_line(c: np.ndarray, s: np.ndarray, measure: str) -> tuple[float, float,
             f"degenerate fit: every calibration dataset has the same complexity {measure!r} = {c[0]}; "
             "lambda cannot be separated from delta. Calibrate on datasets of different complexity."
         )
-    lam, delta = _least_squares_line(c, s)
-    return lam, delta, _r2(c, s, lam, delta)
+    return _line(c, s)
 
 
 def _best_jb_weight(records: Sequence[dict], fits: list[dict], s: np.ndarray) -> float:
-    """w in [0, 1] with the best R^2 (METHOD §1: grid of 0.01, then a golden-section refinement)."""
+    """w in [0, 1] with the best R^2 (METHOD §1): a grid of 0.01 finds the peak, a bounded
+    scalar minimisation between the grid's neighbours of the peak refines it."""
 
     def r2(w: float) -> float:
         c = _complexities(records, fits, JB_KEY, w)
@@ -316,15 +312,34 @@ def _best_jb_weight(records: Sequence[dict], fits: list[dict], s: np.ndarray) ->
     scores = [r2(float(w)) for w in grid]
     best = int(np.argmax(scores))
     lo, hi = float(grid[max(best - 1, 0)]), float(grid[min(best + 1, 100)])
-    golden = (math.sqrt(5) - 1) / 2
-    for _ in range(40):
-        a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
-        if r2(a) >= r2(b):
-            hi = b
-        else:
-            lo = a
-    refined = 0.5 * (lo + hi)
+    refined = float(optimize.minimize_scalar(lambda w: -r2(w), bounds=(lo, hi), method="bounded",
+                                             options={"xatol": 1e-10}).x)
     return refined if r2(refined) >= scores[best] else float(grid[best])
+
+
+def _bootstrap_line(c: np.ndarray, s: np.ndarray, resamples: int, level: float, seed: int) -> dict:
+    """Percentile bootstrap over datasets of the line s = lambda * C + delta (``scipy.stats.bootstrap``,
+    pairs resampled together). A resample with a single distinct complexity has no line: it is
+    left out (NaN), and the intervals are the percentiles of the other resamples."""
+
+    def line(c_b: np.ndarray, s_b: np.ndarray) -> tuple[float, float]:
+        if np.ptp(c_b) <= 1e-12:
+            return math.nan, math.nan
+        return _line(c_b, s_b)[:2]
+
+    with warnings.catch_warnings():  # scipy's own interval is NaN with such resamples; ours skips them
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        lines = stats.bootstrap((c, s), line, paired=True, vectorized=False, n_resamples=int(resamples),
+                                method="percentile", random_state=np.random.default_rng(seed)).bootstrap_distribution
+    keep = np.isfinite(lines[0])
+    if not keep.any():
+        return {}
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    return {
+        "lam": [float(v) for v in np.percentile(lines[0][keep], q)],
+        "delta": [float(v) for v in np.percentile(lines[1][keep], q)],
+        "level": level, "n": int(keep.sum()), "method": "percentile bootstrap over datasets", "seed": seed,
+    }
 
 
 def fit_degradation(
@@ -378,23 +393,7 @@ def fit_degradation(
              "residual": float(si - (lam * ci + delta))}
         )
 
-    intervals: dict[str, Any] = {}
-    if bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(c), (int(bootstrap), len(c)))  # resample datasets with replacement
-        cb, sb = c[idx], s[idx]
-        cc = cb - cb.mean(axis=1, keepdims=True)
-        sxx = (cc**2).sum(axis=1)
-        keep = sxx > 1e-24  # a resample with one distinct complexity has no line; skip it
-        lam_b = (cc * (sb - sb.mean(axis=1, keepdims=True))).sum(axis=1)[keep] / sxx[keep]
-        delta_b = sb.mean(axis=1)[keep] - lam_b * cb.mean(axis=1)[keep]
-        if keep.any():
-            q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
-            intervals = {
-                "lam": [float(v) for v in np.percentile(lam_b, q)],
-                "delta": [float(v) for v in np.percentile(delta_b, q)],
-                "level": level, "n": int(keep.sum()), "method": "percentile bootstrap over datasets", "seed": seed,
-            }
+    intervals = _bootstrap_line(c, s, bootstrap, level, seed) if bootstrap > 0 else {}
 
     return DegradationModel(
         lam=lam, delta=delta, metric=metric, measure=measure, variant=variant, arch=arch, r2=r2,
