@@ -251,7 +251,14 @@ def test_uniform_and_per_stage_agree_for_equal_complexities(c, budget, floor):
 
 def test_planning_runs_without_torch_and_monai():
     code = (
-        "import sys; sys.modules['torch'] = None; sys.modules['monai'] = None\n"
+        # torch and MONAI as if not installed: imports of them fail and they are not in sys.modules
+        # (a None entry there would also break scipy, which looks torch up in sys.modules)
+        "import sys\n"
+        "class NotInstalled:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in ('torch', 'monai'):\n"
+        "            raise ImportError(f'{name} is not installed')\n"
+        "sys.meta_path.insert(0, NotInstalled())\n"
         "import monai_ccnet.planning as p\n"
         "plan = p.plan_compression('unet', [0.1518, 0.0857, 0.0655, 0.0496, 0.0375], 'unet-f1-paper',\n"
         "                          min_relative_accuracy=0.95, layerwise=True)\n"
