@@ -183,3 +183,24 @@ def resolve_data(
         key = datalist_key or ("training" if split in (None, "train") else str(split))
         return load_datalist(datalist, key)
     return find_pairs(images, labels)
+
+
+def find_datasets(root: str | os.PathLike) -> dict[str, str]:
+    """``{name: folder}`` of every dataset in the common layout directly under ``root``
+    (sub-folders with ``images/`` and ``split.json``), sorted by name: the calibration's input.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: ``root`` holds no dataset in the common layout.
+    """
+    folder = Path(root).expanduser().resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"datasets root not found: {folder}")
+    found = {
+        sub.name: str(sub)
+        for sub in sorted(folder.iterdir())
+        if (sub / "images").is_dir() and (sub / "split.json").is_file()
+    }
+    if not found:
+        raise ValueError(f"{folder}: no dataset in the common layout (sub-folders with images/ and split.json).")
+    return found

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -36,6 +37,13 @@ logger = logging.getLogger(__name__)
 
 #: reaches where accuracy falls (METHOD §3: the paper's set stops at 1/16, where real data barely degrades)
 DEFAULT_MULTIPLIERS = (1.0, 0.25, 0.0625, 0.03125, 0.015625)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["MONAI_CCNET_WORKER_THREADS"] = str(threads)
 
 
 def run_key(dataset: str, multiplier: float, seed: int) -> str:
@@ -58,7 +66,13 @@ class CalibrationSweep:
         complexity: settings of :func:`~monai_ccnet.complexity.analyze_dataset` (``measures`` ...).
         max_new_runs: stop after training this many runs in this invocation (None: all); the
             rest are trained by the next invocation. Useful to bound a job's wall time.
+        workers: train this process's runs in this many one-thread worker processes (CPU: one
+            per free core beats threads in one process; under torchrun keep 1 per rank).
     """
+
+    #: the fit compares datasets (Eq. 3 across complexities) and normalises by the full network
+    min_datasets = 2
+    needs_full_width = True
 
     def __init__(
         self,
@@ -76,19 +90,21 @@ class CalibrationSweep:
         complexity: Mapping | None = None,
         bootstrap: int = 1000,
         max_new_runs: int | None = None,
+        workers: int = 1,
         progress: bool = True,
         plots: bool = True,
     ):
-        if not datasets or len(datasets) < 2:
+        if not datasets or len(datasets) < self.min_datasets:
             raise ValueError(
-                f"calibration needs at least 2 datasets of different complexity, got {sorted(datasets or {})}."
+                f"{type(self).__name__} needs at least {self.min_datasets} "
+                f"{'datasets of different complexity' if self.min_datasets > 1 else 'dataset'}, got {sorted(datasets or {})}."
             )
         self.datasets = {str(k): str(v) for k, v in datasets.items()}
         self.output_dir = Path(output_dir)
         self.arch = check_arch(arch)
         self.widths = list(resolve_widths(widths))
         self.multipliers = [float(m) for m in multipliers]
-        if not any(math.isclose(m, 1.0) for m in self.multipliers):
+        if self.needs_full_width and not any(math.isclose(m, 1.0) for m in self.multipliers):
             raise ValueError(f"multipliers must include 1 (the full network's accuracy normalises the others): {self.multipliers}")
         resolve_widths(self.widths, min(self.multipliers))  # checks positivity / finiteness
         if len({resolve_widths(self.widths, m) for m in self.multipliers}) < 2:
@@ -107,6 +123,9 @@ class CalibrationSweep:
         self.complexity = dict(complexity or {})
         self.bootstrap = int(bootstrap)
         self.max_new_runs = None if max_new_runs is None else int(max_new_runs)
+        self.workers = int(workers)
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers!r}.")
         self.progress = as_bool(progress, "progress")
         self.plots = bool(plots)
         self.data = {name: self._load(name, folder, self.spatial_dims) for name, folder in self.datasets.items()}
@@ -135,8 +154,8 @@ class CalibrationSweep:
             "base_widths": self.widths,
             "spatial_dims": self.spatial_dims,
             "out_channels": self.out_channels,
-            # how the data is loaded (workers, caching) does not change the results
-            "recipe": {k: v for k, v in self.recipe.items() if k not in ("num_workers", "cache_rate")},
+            # how the data is loaded (workers, caching) and the thread count do not change the results
+            "recipe": {k: v for k, v in self.recipe.items() if k not in ("num_workers", "cache_rate", "num_threads")},
         }
 
     def _run_file(self, key: str) -> Path:
@@ -202,6 +221,7 @@ class CalibrationSweep:
             "best_epoch": result["best_epoch"],
             "seconds": round(time.perf_counter() - start, 3),
             "device": result["device"],
+            "precision": result["precision"],
             "dataset_dir": data["dataset_dir"],
             "config": self._fingerprint(),
         }
@@ -230,19 +250,12 @@ class CalibrationSweep:
 
         runs = self.runs()
         mine = runs[rank::world]
-        trained, skipped = [], []
-        for n, run in enumerate(mine):
-            if self._finished(run["key"]) is not None:
-                skipped.append(run["key"])
-                continue
-            if self.max_new_runs is not None and len(trained) >= self.max_new_runs:
-                logger.info(f"rank {rank}: max_new_runs={self.max_new_runs} reached; rerun to train the rest.")
-                break
-            logger.info(f"rank {rank}: calibration run {n + 1}/{len(mine)} {run['key']}")
-            record = self._train_one(run, complexity[run["dataset"]], channels[run["dataset"]])
-            atomic_write_json(self._run_file(run["key"]), record)
-            logger.info(f"rank {rank}: {run['key']}: F1 {record['f1']:.4f}, IoU {record['iou']:.4f} ({record['seconds']} s)")
-            trained.append(run["key"])
+        skipped = [run["key"] for run in mine if self._finished(run["key"]) is not None]
+        todo = [run for run in mine if run["key"] not in skipped]
+        if self.max_new_runs is not None and len(todo) > self.max_new_runs:
+            logger.info(f"rank {rank}: max_new_runs={self.max_new_runs} reached; rerun to train the rest.")
+            todo = todo[: self.max_new_runs]
+        trained = self._train_all(todo, complexity, channels, rank)
         ranks.wait("trained", {"trained": trained, "skipped": skipped})
         summary: dict[str, Any] = {"status": "incomplete", "rank": rank, "trained": trained, "skipped": skipped}
         if rank != 0:
@@ -257,6 +270,37 @@ class CalibrationSweep:
         summary["status"] = "complete"
         print(f"calibration finished: degradation models in {self.output_dir}")
         return summary
+
+    def _train_and_save(self, run: dict, complexity: dict, in_channels: int, label: str) -> str:
+        logger.info(f"{label}: calibration run {run['key']}")
+        record = self._train_one(run, complexity, in_channels)
+        atomic_write_json(self._run_file(run["key"]), record)
+        logger.info(f"{label}: {run['key']}: F1 {record['f1']:.4f}, IoU {record['iou']:.4f} ({record['seconds']} s)")
+        return run["key"]
+
+    def _train_all(self, todo: list[dict], complexity: dict, channels: dict, rank: int) -> list[str]:
+        """Train ``todo`` here, or in ``workers`` one-thread processes of this node (each run is
+        saved by the process that trained it, so a crash still loses at most the runs in flight)."""
+        args = [(run, complexity[run["dataset"]], channels[run["dataset"]]) for run in todo]
+        if self.workers <= 1 or len(todo) <= 1:
+            return [self._train_and_save(*a, label=f"rank {rank}") for a in args]
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        # spawn: a fresh interpreter per worker (fork would copy torch's thread pools and locks)
+        threads = max(1, self._free_cores() // self.workers)
+        logger.info(f"rank {rank}: {len(todo)} runs in {self.workers} worker processes, {threads} torch thread(s) each")
+        with ProcessPoolExecutor(
+            self.workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)
+        ) as pool:
+            futures = [pool.submit(self._train_and_save, *a, label=f"rank {rank} worker") for a in args]
+            return [f.result() for f in futures]
+
+    @staticmethod
+    def _free_cores() -> int:
+        from .recipe import free_cores
+
+        return free_cores()
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, records: list[dict]) -> dict:
