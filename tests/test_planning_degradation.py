@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from monai_ccnet.accounting import DEFAULT_WIDTHS, resolve_widths, total_weights
-from monai_ccnet.planning import DegradationModel, fit_degradation, list_presets, load_degradation, rank_measures
+from monai_ccnet.planning import SCHEMA_VERSION, DegradationModel, fit_degradation, list_presets, load_degradation, rank_measures
 
 MULTIPLIERS = (1.0, 0.5, 0.25, 0.125, 0.0625)
 
@@ -114,7 +114,7 @@ def test_save_load_round_trip_and_schema(tmp_path):
     assert load_degradation(path) == model
     assert model.slope(0.1) == pytest.approx(0.4 * 0.1 + 0.01)
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 1 and data["form"] == "linear" and data["provenance"]["run"] == "test"
+    assert data["schema_version"] == SCHEMA_VERSION == 2 and data["form"] == "linear" and data["provenance"]["run"] == "test"
     (tmp_path / "newer.json").write_text(json.dumps({**data, "schema_version": 99}))
     with pytest.raises(ValueError, match="schema_version 99 is newer"):
         DegradationModel.load(tmp_path / "newer.json")

@@ -21,9 +21,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import optimize, stats
 
-from ..accounting import resolve_widths
+from ..accounting import resolve_widths, total_weights
 from ..utils import atomic_write_json, read_json
-from . import equations
+from . import equations, forms
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -36,7 +36,12 @@ __all__ = [
     "component_measures",
 ]
 
-SCHEMA_VERSION = 1
+#: 2: the saturating form, prediction intervals (spread, bootstrap), reference accuracy,
+#: excluded runs; version-1 files (linear, no interval) still load
+SCHEMA_VERSION = 2
+FORMS = forms.FORMS
+#: the parameters each form needs
+FORM_PARAMETERS = {"linear": ("lam", "delta"), "saturating": ("beta", "kappa", "mu")}
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 METRICS = ("f1", "iou")
 #: JB = w * jpeg + (1 - w) * foreground (METHOD §1, ``equations.jb_complexity``); these are the
@@ -51,24 +56,37 @@ def component_measures(measure: str) -> tuple[str, ...]:
 
 @dataclasses.dataclass
 class DegradationModel:
-    """(lambda, delta) of Eq. 3 with everything needed to use it honestly.
+    """How accuracy falls with width, with everything needed to use it honestly.
+
+    Two forms (docs/method.md §3, §7.1):
+
+    - ``"linear"`` (the paper's Eq. 3): ``lam``, ``delta``; relative to the calibration's base.
+    - ``"saturating"`` (Eq. S1/S2): ``beta``, ``kappa``, ``mu``; flat down to a knee of
+      ``kappa * C + mu`` in absolute log10(weights), falling by ``beta`` per decade below it.
 
     Attributes:
-        lam, delta: Eq. 3's coefficients: slope = lam * C + delta.
+        lam, delta: Eq. 3's coefficients: slope = lam * C + delta (linear form).
+        beta, kappa, mu: Eq. S1/S2's fall and knee (saturating form).
         metric: accuracy metric the slopes were measured with ("f1" or "iou").
         measure: complexity measure C ("jpeg", "jb", "foreground", ...).
-        variant: how C was computed (METHOD §1: quality, reference, colour; ``w`` for JB).
+        variant: how C was computed (docs/method.md §1: quality, reference, colour; ``w`` for JB).
         arch: architecture the model was calibrated for.
         r2: coefficient of determination of the slope-vs-complexity fit (None if unknown).
         n_datasets, n_points: calibration size (datasets; trained networks).
         provenance: where the numbers come from (paper section, calibration run, date ...).
-        form: "linear" = Eq. 3. Kept so that a saturating form can be added later.
+        form: "linear" or "saturating".
         datasets: per-dataset fit: name, complexity, slope, intercept, n_points, residual.
-        ci: bootstrap confidence intervals {"lam": [lo, hi], "delta": [lo, hi], "level", "n"}.
+        ci: bootstrap confidence intervals of the line {"lam": [lo, hi], "delta": [lo, hi], ...}.
+        spread: Eq. S3's sigma of single networks around the model ``{"s0", "s1", "n",
+            "method"}``; empty: the model gives no prediction interval (the paper's presets).
+        bootstrap: refitted parameters over bootstrap resamples of datasets and seeds (Eq. S3).
+        reference_accuracy: the plateau's absolute accuracy when known (a probe of the user's
+            data measures it), so predictions can be absolute.
+        excluded_runs: calibration runs left out as failed trainings (collapses), with why.
     """
 
-    lam: float
-    delta: float
+    lam: float | None = None
+    delta: float | None = None
     metric: str = "f1"
     measure: str = "jpeg"
     variant: dict = dataclasses.field(default_factory=dict)
@@ -80,21 +98,43 @@ class DegradationModel:
     form: str = "linear"
     datasets: list = dataclasses.field(default_factory=list)
     ci: dict = dataclasses.field(default_factory=dict)
+    beta: float | None = None
+    kappa: float | None = None
+    mu: float | None = None
+    spread: dict = dataclasses.field(default_factory=dict)
+    bootstrap: list = dataclasses.field(default_factory=list)
+    reference_accuracy: float | None = None
+    excluded_runs: list = dataclasses.field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
-        for name in ("lam", "delta"):
+        if self.form not in FORMS:
+            raise ValueError(f"DegradationModel.form {self.form!r} is not supported; choose one of {FORMS}.")
+        for name in FORM_PARAMETERS[self.form]:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"DegradationModel.{name} must be a finite number, got {value!r}.")
+                raise ValueError(
+                    f"DegradationModel.{name} must be a finite number for the {self.form!r} form, got {value!r}."
+                )
             setattr(self, name, float(value))
         if self.metric not in METRICS:
             raise ValueError(f"DegradationModel.metric must be one of {METRICS}, got {self.metric!r}.")
-        if self.form != "linear":
-            raise ValueError(f"DegradationModel.form {self.form!r} is not supported; only 'linear' (Eq. 3).")
+
+    @property
+    def params(self) -> dict:
+        """The form's parameters (what :func:`~monai_ccnet.planning.forms.predict_form` takes)."""
+        return {name: getattr(self, name) for name in FORM_PARAMETERS[self.form]}
+
+    @property
+    def has_interval(self) -> bool:
+        """Whether the model carries what an interval needs (a spread; the paper's presets do not)."""
+        return "s0" in self.spread
 
     def slope(self, complexity: float) -> float:
-        """Eq. 3: the degree of degradation lam * C + delta for complexity ``C``."""
+        """Eq. 3: the degree of degradation lam * C + delta for complexity ``C`` (linear form);
+        the saturating form allocates stages by ``C`` alone (Eq. 11 with delta = 0)."""
+        if self.form == "saturating":
+            return float(complexity)
         return equations.degradation_slope(self.lam, self.delta, complexity)
 
     def stage_slopes(self, complexity: Sequence[float], n_stages: int | None = None) -> list[float]:
@@ -126,18 +166,60 @@ class DegradationModel:
             slopes.append(s)
         return slopes
 
-    def predict_relative_accuracy(self, widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float]) -> float:
-        """Predicted A(widths) / A(base_widths) for a dataset with per-stage ``complexity`` (METHOD §4).
+    def predict_relative_accuracy(
+        self,
+        widths: Sequence[int],
+        base_widths: Sequence[int],
+        complexity: Sequence[float],
+        *,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 2,
+        params: dict | None = None,
+    ) -> float:
+        """Predicted A(widths) / A(base_widths) for a dataset with per-stage ``complexity``.
 
-        The largest per-stage drop, 1 - max_i (lambda*C_i + delta) * 2 * log10(base_i / width_i): the
-        uniform formula (Eq. 3 with Eq. 6) when all multipliers are equal, and the common drop that
-        Eq. 11 and Eq. 17 equalise for the planners' per-stage multipliers.
+        Linear form (docs/method.md §4.3): the largest per-stage drop, 1 - max_i (lambda*C_i +
+        delta) * 2 * log10(base_i / width_i): the uniform formula (Eq. 3 with Eq. 6) when all
+        multipliers are equal, and the common drop that Eq. 11 and Eq. 17 equalise for the
+        planners' per-stage multipliers. Saturating form (§7.1): the equal-weights rule, Eq. S1 at
+        the network's exact log10(weights) relative to the base network's value, with the knee
+        of the input-scale complexity ``C_0``: any width vector counts by its weights.
+        ``params`` replaces the model's parameters (a bootstrap refit).
         """
         widths, base_widths = resolve_widths(widths), resolve_widths(base_widths)
         if len(widths) != len(base_widths):
             raise ValueError(f"widths {widths} and base_widths {base_widths} differ in their number of stages.")
-        slopes = self.stage_slopes(complexity, len(base_widths))
+        self.stage_slopes(complexity, len(base_widths))  # validates the complexities
+        params = self.params if params is None else params
+        if self.form == "saturating":
+            counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+            x = math.log10(total_weights(self.arch, widths, **counts))
+            x_base = math.log10(total_weights(self.arch, base_widths, **counts))
+            return float(forms.predict_form(params, "saturating", float(complexity[0]), x, x_base))
+        slopes = [equations.degradation_slope(params["lam"], params["delta"], float(c)) for c in complexity]
         return 1.0 - max(equations.stage_drop(s, w / b) for s, w, b in zip(slopes, widths, base_widths))
+
+    def predict_interval(
+        self,
+        widths: Sequence[int],
+        base_widths: Sequence[int],
+        complexity: Sequence[float],
+        level: float = 0.9,
+        **counts,
+    ) -> tuple[float, float, float] | None:
+        """``(central, low, high)`` of the relative accuracy at ``level`` (Eq. S3), or None when
+        the model has no spread (the paper's presets give no interval: see ``has_interval``)."""
+        central = self.predict_relative_accuracy(widths, base_widths, complexity, **counts)
+        if not self.has_interval:
+            return None
+        boots = [
+            self.predict_relative_accuracy(widths, base_widths, complexity, params=params, **counts)
+            for params in self.bootstrap
+        ]
+        dof = max(1, int(self.spread.get("n", 3)) - 2)
+        half = forms.interval_halfwidth(central, boots, self.spread, dof, level)
+        return central, central - half, central + half
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -149,9 +231,12 @@ class DegradationModel:
         version = data.get("schema_version", SCHEMA_VERSION)
         if version > SCHEMA_VERSION:
             raise ValueError(f"{source}: schema_version {version} is newer than this monai_ccnet ({SCHEMA_VERSION}); upgrade.")
-        missing = [k for k in ("lam", "delta") if k not in data]
+        form = data.get("form", "linear")
+        missing = [k for k in FORM_PARAMETERS.get(form, ()) if k not in data]
         if missing:
-            raise ValueError(f"{source}: missing key(s) {missing} (a degradation model needs 'lam' and 'delta').")
+            raise ValueError(
+                f"{source}: missing key(s) {missing} (a {form!r} degradation model needs {list(FORM_PARAMETERS[form])})."
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -352,8 +437,12 @@ def fit_degradation(
     variant: dict | None = None,
     provenance: dict | None = None,
     level: float = 0.95,
+    form: str = "linear",
+    interval_bootstrap: int = 200,
+    collapse_ratio: float = 0.5,
+    fit_complexity: bool = True,
 ) -> DegradationModel:
-    """Fit (lambda, delta) of Eq. 3 from calibration records (METHOD §3).
+    """Fit a degradation model from calibration records (docs/method.md §3, §7).
 
     Args:
         records: one dict per trained network: ``{"dataset", "complexity": {measure: [per-scale
@@ -369,11 +458,24 @@ def fit_degradation(
         variant: how the complexity was computed (stored; ``w`` is filled in for JB).
         provenance: stored as is, plus the fit's own facts.
         level: confidence level of the intervals.
+        form: "linear" (Eq. 3) or "saturating" (Eq. S1/S2).
+        interval_bootstrap: refits over resampled datasets and seeds kept for prediction
+            intervals (Eq. S3; 0: none, and the model then gives no interval).
+        collapse_ratio: a run below this fraction of the median of its other seeds (same dataset
+            and width) is a failed training, left out and listed in ``excluded_runs``.
+        fit_complexity: saturating form only; False fits one knee for every dataset
+            (``kappa = 0``): the calibration datasets' average curve, which ignores complexity.
 
-    Per dataset the least-squares slope of A_alpha / A_1 against log10(weights) (A_1: mean over
+    Failed runs first go (:func:`~monai_ccnet.planning.forms.robust_curves`). Linear: per
+    dataset the least-squares slope of A_alpha / A_1 against log10(weights) (A_1: mean over
     seeds of the multiplier-1 runs), then the least-squares line slope = lambda * C + delta.
+    Saturating: Eq. S1/S2 fitted to the per-width medians of every dataset at once. The
+    interval's spread comes from leave-one-dataset-out residuals of single runs when there are
+    >= 3 datasets (what a new dataset does), else from the in-sample residuals.
     """
-    records = list(records)
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}, got {form!r}.")
+    records, excluded = _without_failed_runs(list(records), metric, collapse_ratio)
     fits = _dataset_slopes(records, metric)
     s = np.array([f["slope"] for f in fits])
     variant = dict(variant or {})
@@ -383,24 +485,79 @@ def fit_degradation(
         w = _best_jb_weight(records, fits, s) if w is None else float(w)
         variant["w"] = w
     c = _complexities(records, fits, measure, w)
-    lam, delta, r2 = _fit_line(c, s, measure)
-
-    datasets = []
-    for fit, ci, si in zip(fits, c, s):
-        datasets.append(
-            {"dataset": fit["dataset"], "complexity": float(ci), "slope": float(si), "intercept": fit["intercept"],
-             "full_accuracy": fit["full_accuracy"], "n_points": fit["n_points"],
-             "residual": float(si - (lam * ci + delta))}
-        )
-
-    intervals = _bootstrap_line(c, s, bootstrap, level, seed) if bootstrap > 0 else {}
+    datasets = [
+        {"dataset": fit["dataset"], "complexity": float(ci), "slope": float(si), "intercept": fit["intercept"],
+         "full_accuracy": fit["full_accuracy"], "n_points": fit["n_points"]}
+        for fit, ci, si in zip(fits, c, s)
+    ]
+    points = forms.curve_points(
+        forms.robust_curves(records, metric, collapse_ratio), {f["dataset"]: float(ci) for f, ci in zip(fits, c)}
+    )
+    r2, intervals = None, {}
+    if form == "linear":
+        lam, delta, r2 = _fit_line(c, s, measure)
+        for entry in datasets:
+            entry["residual"] = float(entry["slope"] - (lam * entry["complexity"] + delta))
+        intervals = _bootstrap_line(c, s, bootstrap, level, seed) if bootstrap > 0 else {}
+        fitted = {"lam": lam, "delta": delta}
+    else:
+        # the complexity-free knee (kappa = 0) is the "average curve" of the calibration datasets
+        fit_name = "saturating" if fit_complexity else "average"
+        fitted = forms.fit_form(points, fit_name)
+    params = {k: float(fitted[k]) for k in FORM_PARAMETERS[form]}
+    spread, boots = {}, []
+    if interval_bootstrap > 0:
+        fit_name = form if form == "linear" or fit_complexity else "average"
+        spread = _prediction_spread(points, fit_name, params)
+        boots = [
+            {k: float(b[k]) for k in FORM_PARAMETERS[form]}
+            for b in forms.bootstrap_params(points, fit_name, n=interval_bootstrap, seed=seed)
+        ]
 
     return DegradationModel(
-        lam=lam, delta=delta, metric=metric, measure=measure, variant=variant, arch=arch, r2=r2,
+        **params, metric=metric, measure=measure, variant=variant, arch=arch, r2=r2,
         n_datasets=len(fits), n_points=len(records),
         provenance={**(provenance or {}), "fit": "monai_ccnet.planning.fit_degradation", "bootstrap": int(bootstrap)},
-        datasets=datasets, ci=intervals,
+        form=form, datasets=datasets, ci=intervals if form == "linear" else {}, spread=spread, bootstrap=boots,
+        excluded_runs=excluded,
     )
+
+
+def _without_failed_runs(records: list[dict], metric: str, collapse_ratio: float) -> tuple[list[dict], list[dict]]:
+    """The records minus failed trainings (:func:`forms.robust_curves`), and the ones left out."""
+    failed = {
+        (name, tuple(row["widths"]), int(seed))
+        for name, curve in forms.robust_curves(records, metric, collapse_ratio).items()
+        for row in curve["widths"]
+        for seed in row["failed"]
+    }
+    kept, excluded = [], []
+    for record in records:
+        key = (record.get("dataset"), tuple(record.get("widths", ())), int(record.get("seed", 0)))
+        if key in failed:
+            excluded.append({"dataset": key[0], "widths": list(key[1]), "seed": key[2], metric: record.get(metric),
+                             "why": f"below {collapse_ratio:g} x the median of the other seeds at this width"})
+        else:
+            kept.append(record)
+    return kept, excluded
+
+
+def _prediction_spread(points: list[dict], form: str, params: dict) -> dict:
+    """Eq. S3's sigma: leave-one-dataset-out residuals of single runs (>= 3 datasets), else in-sample."""
+    if len({p["dataset"] for p in points}) >= 3:
+        try:
+            return {**forms.cross_validated_spread(points, form), "method": "leave-one-dataset-out residuals"}
+        except ValueError:
+            pass
+    predicted, measured = [], []
+    for p in points:
+        if p["x"] < p["x_base"]:
+            r_hat = float(forms.predict_form(params, form, p["complexity"], p["x"], p["x_base"]))
+            predicted += [r_hat] * len(p["r_seeds"])
+            measured += p["r_seeds"]
+    if len(predicted) < 2:
+        return {}
+    return {**forms.fit_residual_spread(predicted, measured), "method": "in-sample residuals"}
 
 
 def rank_measures(records: Iterable[dict], metric: str = "f1", measures: Sequence[str] | None = None) -> list[tuple[str, float, float, float]]:
@@ -422,6 +579,6 @@ def rank_measures(records: Iterable[dict], metric: str = "f1", measures: Sequenc
     for measure in measures:
         if discovered and measure != JB_KEY and np.ptp(_complexities(records, fits, measure, None)) <= 1e-12:
             continue
-        model = fit_degradation(records, metric=metric, measure=measure, bootstrap=0)
+        model = fit_degradation(records, metric=metric, measure=measure, bootstrap=0, interval_bootstrap=0)
         ranked.append((measure, model.r2, model.lam, model.delta))
     return sorted(ranked, key=lambda row: -row[1])

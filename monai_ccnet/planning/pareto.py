@@ -33,11 +33,13 @@ def pareto_table(
     bits_per_weight: float = 32,
     layerwise: bool = True,
     full_accuracy: float | None = None,
+    interval_level: float = 0.9,
 ) -> list[dict]:
     """Weights vs predicted accuracy over a grid of uniform multipliers (a list of dicts to plot).
 
     One ``"uniform"`` row per multiplier; with ``layerwise`` also the per-stage plan (Eq. 11 + 13)
     for the same disk budget as that uniform row, so both curves can be drawn side by side.
+    Rows carry ``interval`` (``[low, high]`` at ``interval_level``) when the model has a spread.
     """
     model = load_degradation(degradation)
     base = resolve_widths(widths)
@@ -46,12 +48,14 @@ def pareto_table(
 
     def row(kind, multiplier, w):
         weights = sum(stage_weights(arch, w, **counts))
-        rel = model.predict_relative_accuracy(w, base, complexity)
+        rel = model.predict_relative_accuracy(w, base, complexity, **counts)
+        interval = model.predict_interval(w, base, complexity, interval_level, **counts)
         return {
             "kind": kind, "multiplier": multiplier, "widths": list(w), "weights": weights,
             "log10_weights": math.log10(weights), "disk_mb": accounting.disk_bytes(weights, bits_per_weight) / MB,
             "predicted_relative_accuracy": rel,
             "predicted_accuracy": full_accuracy * rel if full_accuracy is not None else None,
+            "interval": [interval[1], interval[2]] if interval else None,
         }
 
     for m in multipliers:
@@ -78,7 +82,11 @@ def plot_pareto(rows: Sequence[dict], path: str | os.PathLike, title: str | None
     for kind, style in (("uniform", "o-"), ("layerwise", "s--")):
         points = [(r["log10_weights"], r["predicted_relative_accuracy"]) for r in rows if r["kind"] == kind]
         if points:
-            ax.plot(*zip(*points), style, markersize=3, label="per-stage" if kind == "layerwise" else kind)
+            line = ax.plot(*zip(*points), style, markersize=3, label="per-stage" if kind == "layerwise" else kind)[0]
+            band = [(r["log10_weights"], *r["interval"]) for r in rows if r["kind"] == kind and r.get("interval")]
+            if band:
+                x, low, high = zip(*sorted(band))
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xlabel("log10(weights)")
     ax.set_ylabel("predicted relative accuracy")
     ax.set_title(title or "CC-Net plans: predicted accuracy vs size")

@@ -58,6 +58,8 @@ class CompressionPlan:
         memory_bytes: peak inference memory for ``inputs["input_shape"]`` (None without a shape).
         predicted_relative_accuracy: predicted A(widths) / A(base_widths) (METHOD §4).
         predicted_accuracy: the same times the full network's accuracy, when it was given.
+        predicted_interval, interval_level: ``[low, high]`` of the relative accuracy at that level
+            (docs/method.md §7.2), None when the degradation model has no spread (paper presets).
         constraint: {"kind": "disk" | "memory" | "accuracy", "value", ...}; ``satisfied`` says
             whether the rounded plan meets it (checked with exact counts).
         network_options: the network's layer options (``NETWORK_OPTIONS``: ``norm``, ``act``,
@@ -88,6 +90,8 @@ class CompressionPlan:
     degradation: dict
     inputs: dict
     network_options: dict = dataclasses.field(default_factory=dict)
+    predicted_interval: list | None = None
+    interval_level: float | None = None
     schema_version: int = PLAN_SCHEMA_VERSION
 
     def __post_init__(self):

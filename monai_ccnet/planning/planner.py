@@ -105,6 +105,25 @@ def _largest_feasible(
     return lo
 
 
+def _smallest_meeting(
+    widths_at: Callable[[float], tuple], score: Callable[[tuple], float], floor: float, t_min: float
+) -> float | None:
+    """The smallest t in [t_min, 0] whose widths score at least ``floor`` (scores grow with t), by
+    bisection until the two ends' widths differ by at most one channel; None if even t = 0 fails."""
+    if score(widths_at(0.0)) < floor:
+        return None
+    if score(widths_at(t_min)) >= floor:
+        return t_min
+    lo, hi = t_min, 0.0
+    while sum(h - l for h, l in zip(widths_at(hi), widths_at(lo))) > 1 and hi - lo > 1e-12:
+        mid = 0.5 * (lo + hi)
+        if score(widths_at(mid)) >= floor:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def _round_up(base: Sequence[int], multipliers: Sequence[float]) -> list[int]:
     # the 1e-9 keeps 30.000000000004 (float noise on an exact 30) from becoming 31
     return [min(b, max(1, math.ceil(b * m - 1e-9))) for b, m in zip(base, multipliers)]
@@ -152,6 +171,8 @@ def plan_compression(
     memory_model: str = "exact",
     full_accuracy: float | None = None,
     network_options: Mapping | None = None,
+    confidence: float | None = None,
+    interval_level: float = 0.9,
 ) -> CompressionPlan:
     """Per-stage widths for one constraint (METHOD §4), uniform or per-stage (``layerwise``).
 
@@ -171,6 +192,11 @@ def plan_compression(
         full_accuracy: the full network's accuracy, if known (adds an absolute prediction).
         network_options: layer options of the network to build (``norm``, ``act``, ``dropout``,
             ``bias``), kept in the plan for ``monai_ccnet.nets.network_from_plan``.
+        confidence: with an accuracy floor, meet it at the low end of the prediction interval
+            at this level (e.g. 0.9) instead of at the central prediction; the model must carry a
+            spread (``DegradationModel.has_interval``). The plan reports that interval.
+        interval_level: level of the interval every plan reports when the model has one
+            (``confidence`` overrides it).
 
     Exactly one of ``disk_budget_mb``, ``memory_budget_mb``, ``min_relative_accuracy``.
     """
@@ -187,6 +213,18 @@ def plan_compression(
     bits_per_weight = _check_positive("bits_per_weight", bits_per_weight)
     network_options = check_network_options(network_options)
     model = load_degradation(degradation)
+    if confidence is not None:
+        if min_relative_accuracy is None:
+            raise ValueError("confidence applies to an accuracy floor (min_relative_accuracy); budget plans "
+                             "report their interval at interval_level.")
+        if not 0.0 < float(confidence) < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), e.g. 0.9, got {confidence!r}.")
+        if not model.has_interval:
+            raise ValueError(
+                "this degradation model has no prediction spread (the paper's presets give no interval), so a floor "
+                "cannot be met 'with confidence'; use a model fitted by calibrate or a probe, or drop confidence."
+            )
+        interval_level = float(confidence)
     if model.arch and model.arch != arch:
         # allowed (a prior is better than nothing), but the user should know
         warnings.warn(f"the degradation model was calibrated for {model.arch!r}; planning {arch!r} with it.", stacklevel=2)
@@ -195,6 +233,13 @@ def plan_compression(
     slopes = model.stage_slopes(complexity, n)
     complexity = [float(c) for c in complexity]
     counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+
+    def score(w: Sequence[int]) -> float:
+        # what a floor is checked against: the central prediction, or the interval's low end
+        if confidence is None:
+            return model.predict_relative_accuracy(w, base, complexity, **counts)
+        return model.predict_interval(w, base, complexity, interval_level, **counts)[1]
+
     theta_stage = stage_weights(arch, base, **counts)
     theta = sum(theta_stage)
     smallest = (1,) * n
@@ -271,26 +316,44 @@ def plan_compression(
                 f"min_relative_accuracy must be in (0, 1) (a fraction of the full network's accuracy, e.g. 0.95), got {floor!r}."
             )
         drop = 1.0 - floor
-        if layerwise:  # Eq. 17
-            equation_multipliers = equations.stage_multipliers_for_floor(drop, slopes)
-        else:  # Eq. 16 with the binding (largest) slope, usually the input scale's
-            equation_multipliers = [equations.uniform_multiplier_for_floor(drop, max(slopes))] * n
-        t_eq = None
-        plan_widths = _round_up(base, equation_multipliers)
-        # float noise may leave a stage a hair below the floor: give it one more channel
-        while model.predict_relative_accuracy(plan_widths, base, complexity) < floor:
-            drops = [equations.stage_drop(s, w / b) for s, w, b in zip(slopes, plan_widths, base)]
-            plan_widths[drops.index(max(drops))] += 1
         constraint = {"kind": "accuracy", "value": floor, "drop": drop}
-        if not layerwise:
-            constraint["log10_weights_eq16"] = equations.log10_weights_for_floor(math.log10(theta), drop, max(slopes))
+        if model.form == "linear" and confidence is None:
+            if layerwise:  # Eq. 17
+                equation_multipliers = equations.stage_multipliers_for_floor(drop, slopes)
+            else:  # Eq. 16 with the binding (largest) slope, usually the input scale's
+                equation_multipliers = [equations.uniform_multiplier_for_floor(drop, max(slopes))] * n
+            t_eq = None
+            plan_widths = _round_up(base, equation_multipliers)
+            # float noise may leave a stage a hair below the floor: give it one more channel
+            while model.predict_relative_accuracy(plan_widths, base, complexity, **counts) < floor:
+                drops = [equations.stage_drop(s, w / b) for s, w, b in zip(slopes, plan_widths, base)]
+                plan_widths[drops.index(max(drops))] += 1
+            if not layerwise:
+                constraint["log10_weights_eq16"] = equations.log10_weights_for_floor(math.log10(theta), drop, max(slopes))
+        else:
+            # no closed form (the saturating form, or a floor on the interval's low end): the
+            # smallest network of the same one-parameter family (uniform alpha, or Eq. 11's K)
+            # whose score meets the floor
+            t_min = min(s * math.log10(1.0 / b) for s, b in zip(slopes, base)) if layerwise else math.log10(1.0 / max(base))
+            t_eq = _smallest_meeting(widths_at, score, floor, t_min)
+            if t_eq is None:
+                full = model.predict_interval(base, base, complexity, interval_level, **counts)
+                what = f"the low end of its {interval_level:.0%} interval" if confidence is not None else "its prediction"
+                raise ValueError(
+                    f"no {arch} of these base widths meets a floor of {floor:g} by {what}: even the full network's "
+                    f"interval is {full[1]:.3f} .. {full[2]:.3f}" if full else f"no {arch} meets a floor of {floor:g}."
+                )
+            plan_widths = list(widths_at(t_eq))
+            if confidence is not None:
+                constraint["confidence"] = float(confidence)
 
     if t_eq is not None:
         equation_multipliers = multipliers_at(t_eq)
     plan_weights = weights_of(tuple(plan_widths))
-    predicted = model.predict_relative_accuracy(plan_widths, base, complexity)
+    predicted = model.predict_relative_accuracy(plan_widths, base, complexity, **counts)
+    interval = model.predict_interval(plan_widths, base, complexity, interval_level, **counts)
     if min_relative_accuracy is not None:
-        satisfied = predicted >= float(min_relative_accuracy)
+        satisfied = score(plan_widths) >= float(min_relative_accuracy)
 
     inputs = {
         "arch": arch, "complexity": complexity, "widths": base, "spatial_dims": spatial_dims, "in_channels": in_channels,
@@ -298,6 +361,7 @@ def plan_compression(
         "memory_budget_mb": memory_budget_mb, "input_shape": list(input_shape) if input_shape is not None else None,
         "batch": batch, "dtype_bytes": dtype_bytes, "min_relative_accuracy": min_relative_accuracy,
         "layerwise": bool(layerwise), "memory_model": memory_model, "full_accuracy": full_accuracy,
+        "confidence": confidence, "interval_level": interval_level,
     }
     return CompressionPlan(
         arch=arch, spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
@@ -311,4 +375,6 @@ def plan_compression(
         predicted_accuracy=full_accuracy * predicted if full_accuracy is not None else None,
         constraint=constraint, satisfied=bool(satisfied), layerwise=bool(layerwise), complexity=complexity,
         degradation=model.to_dict(), inputs=inputs, network_options=network_options,
+        predicted_interval=[interval[1], interval[2]] if interval else None,
+        interval_level=interval_level if interval else None,
     )

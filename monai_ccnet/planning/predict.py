@@ -19,10 +19,11 @@ def stage_slopes(complexity: Sequence[float], degradation, n_stages: int | None 
 
 
 def predict_relative_accuracy(
-    widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], degradation
+    widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], degradation, **counts
 ) -> float:
-    """Predicted A(widths) / A(base_widths) (:meth:`DegradationModel.predict_relative_accuracy`)."""
-    return load_degradation(degradation).predict_relative_accuracy(widths, base_widths, complexity)
+    """Predicted A(widths) / A(base_widths) (:meth:`DegradationModel.predict_relative_accuracy`;
+    ``counts``: ``spatial_dims``, ``in_channels``, ``out_channels`` for the saturating form)."""
+    return load_degradation(degradation).predict_relative_accuracy(widths, base_widths, complexity, **counts)
 
 
 def predict_accuracy(

@@ -1,0 +1,323 @@
+"""Degradation forms beyond the paper's Eq. 3, and the prediction intervals of every form
+(docs/method.md §7). Pure numpy/scipy: planning stays importable without torch.
+
+Two forms map a network to its accuracy relative to the full (plateau) network:
+
+- ``linear`` (the paper's Eq. 3, integrated): ``r = 1 - (lam * C + delta) * (log10 theta_base -
+  log10 theta)``. Relative to the calibration's base network, so a calibration at base 16 cannot
+  plan a base-64 network.
+- ``saturating`` (Eq. S1, this project): ``r = 1 - beta * max(0, knee - log10 theta)`` with
+  ``knee = kappa * C + mu`` (Eq. S2). Accuracy is flat down to a knee in *absolute* weights and
+  falls by ``beta`` per decade of weights below it: independent of the base width, and
+  ``kappa = 0`` is the complexity-free "average curve" of the calibration datasets.
+
+Intervals (Eq. S3): ``r_hat +- t_(n-p) * sqrt(var_boot(r_hat) + sigma(r_hat)^2)``: the spread of
+the refitted models over a bootstrap of datasets and seeds, plus the spread of single trained
+networks around the model, ``sigma(r_hat) = s0 + s1 * (1 - r_hat)`` (seed noise grows where
+accuracy falls), with a Student t quantile on the fit's degrees of freedom so fewer calibration
+points give wider intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "curve_points",
+    "fit_form",
+    "predict_form",
+    "bootstrap_params",
+    "cross_validated_spread",
+    "FORMS",
+    "saturating_relative_accuracy",
+    "linear_relative_accuracy",
+    "fit_saturating",
+    "fit_residual_spread",
+    "interval_halfwidth",
+    "robust_curves",
+]
+
+FORMS = ("linear", "saturating")
+
+
+def saturating_relative_accuracy(log10_weights, knee, beta):
+    """Eq. S1: ``1 - beta * max(0, knee - log10 theta)`` (array-friendly)."""
+    return 1.0 - np.asarray(beta) * np.maximum(0.0, np.asarray(knee) - np.asarray(log10_weights))
+
+
+def linear_relative_accuracy(log10_weights, log10_base, slope):
+    """Eq. 3 integrated from the base network: ``1 - slope * (log10 theta_base - log10 theta)``."""
+    return 1.0 - np.asarray(slope) * (np.asarray(log10_base) - np.asarray(log10_weights))
+
+
+def _beta_for_knees(x: np.ndarray, r: np.ndarray, knees: np.ndarray) -> tuple[float, float]:
+    # for fixed knees Eq. S1 is linear in beta: closed-form least squares, beta >= 0
+    hinge = np.maximum(0.0, knees - x)
+    denom = float(np.sum(hinge**2))
+    beta = max(0.0, float(np.sum((1.0 - r) * hinge) / denom)) if denom > 0 else 0.0
+    sse = float(np.sum((1.0 - beta * hinge - r) ** 2))
+    return beta, sse
+
+
+def fit_saturating(
+    x: Sequence[float], r: Sequence[float], complexity: Sequence[float] | None = None
+) -> dict[str, float]:
+    """Least-squares fit of Eq. S1/S2 to points ``(log10 theta, relative accuracy)``.
+
+    Args:
+        x, r: one point per trained network (or per width, aggregated over seeds).
+        complexity: the dataset complexity of each point; None fits a complexity-free knee
+            (``kappa = 0``): the average curve.
+
+    Returns ``{"beta", "kappa", "mu", "sse", "n"}``. The knee search is a grid over the observed
+    log10-weight range (and a little beyond) refined by Nelder-Mead: the hinge makes the loss
+    piecewise smooth, so a single local start could stop at a kink.
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(x, dtype=float)
+    r = np.asarray(r, dtype=float)
+    if x.shape != r.shape or x.size < 2:
+        raise ValueError(f"fit_saturating needs >= 2 points of equal length, got {x.size} and {r.size}.")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(r))):
+        raise ValueError("fit_saturating: the points contain NaN or infinity.")
+    lo, hi = float(x.min()) - 0.5, float(x.max()) + 0.5
+    if complexity is None:
+        grid = np.linspace(lo, hi, 201)
+        sses = [_beta_for_knees(x, r, np.full_like(x, k))[1] for k in grid]
+        knee = float(grid[int(np.argmin(sses))])
+        result = minimize(lambda p: _beta_for_knees(x, r, np.full_like(x, p[0]))[1], [knee], method="Nelder-Mead")
+        knee = float(np.clip(result.x[0], lo, hi))
+        beta, sse = _beta_for_knees(x, r, np.full_like(x, knee))
+        return {"beta": beta, "kappa": 0.0, "mu": knee, "sse": sse, "n": int(x.size)}
+    c = np.asarray(complexity, dtype=float)
+    if c.shape != x.shape or not np.all(np.isfinite(c)):
+        raise ValueError("fit_saturating: complexity must be finite and give one value per point.")
+    spread = float(c.max() - c.min())
+    if spread <= 0:
+        raise ValueError(
+            "fit_saturating: every point has the same complexity, so the knee's dependence on it (kappa) "
+            "cannot be fitted; fit without complexity (the average curve) or add datasets."
+        )
+    # kappa in units of "knee shift across the observed complexity range", searched on a grid
+    def loss(p):
+        return _beta_for_knees(x, r, p[0] * c + p[1])[1]
+
+    best = None
+    for shift in np.linspace(-3.0, 3.0, 25):
+        kappa = shift / spread
+        for mu in np.linspace(lo - kappa * c.mean(), hi - kappa * c.mean(), 25):
+            value = loss((kappa, mu))
+            if best is None or value < best[0]:
+                best = (value, kappa, mu)
+    result = minimize(loss, [best[1], best[2]], method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10})
+    kappa, mu = (float(v) for v in result.x) if result.fun <= best[0] else (best[1], best[2])
+    beta, sse = _beta_for_knees(x, r, kappa * c + mu)
+    return {"beta": beta, "kappa": kappa, "mu": mu, "sse": sse, "n": int(x.size)}
+
+
+def fit_residual_spread(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
+    """``sigma(r_hat) = s0 + s1 * (1 - r_hat)`` from single networks around the model (Eq. S3).
+
+    Fitted to ``|measured - predicted| * sqrt(pi / 2)`` (the mean absolute deviation of a normal
+    variable is sigma * sqrt(2 / pi)) by least squares with both coefficients kept >= 0.
+    """
+    from scipy.optimize import nnls
+
+    predicted = np.asarray(predicted, dtype=float)
+    measured = np.asarray(measured, dtype=float)
+    if predicted.size < 2:
+        raise ValueError("fit_residual_spread needs at least 2 points.")
+    target = np.abs(measured - predicted) * math.sqrt(math.pi / 2.0)
+    design = np.stack([np.ones_like(predicted), np.clip(1.0 - predicted, 0.0, None)], axis=1)
+    (s0, s1), _ = nnls(design, target)
+    return {"s0": float(s0), "s1": float(s1), "n": int(predicted.size)}
+
+
+def interval_halfwidth(
+    r_hat: float, boot_predictions: Sequence[float], spread: Mapping[str, float], dof: int, level: float = 0.9
+) -> float:
+    """Eq. S3's half-width at ``level`` (two-sided), Student t with ``dof`` degrees of freedom."""
+    from scipy.stats import t as student_t
+
+    if not 0 < level < 1:
+        raise ValueError(f"interval level must be in (0, 1), got {level!r}.")
+    boot = np.asarray(boot_predictions, dtype=float)
+    var_boot = float(np.var(boot, ddof=1)) if boot.size > 1 else 0.0
+    sigma = float(spread.get("s0", 0.0)) + float(spread.get("s1", 0.0)) * max(0.0, 1.0 - float(r_hat))
+    quantile = float(student_t.ppf(0.5 + level / 2.0, max(1, int(dof))))
+    return quantile * math.sqrt(var_boot + sigma**2)
+
+
+def robust_curves(records: Sequence[Mapping], metric: str = "f1", collapse_ratio: float = 0.5) -> dict:
+    """Per dataset and width: the seeds' accuracies, failed runs flagged, medians.
+
+    A run is *failed* (a training collapse, not a capacity limit) when its accuracy is below
+    ``collapse_ratio`` x the median of the other seeds at the same width: width-1 U-Nets
+    collapsed to F1 ~0 in one of two seeds on two real datasets while the other seed trained.
+    Failed runs are excluded from the medians and listed. The reference accuracy of a dataset is
+    the median over seeds of its widest network.
+
+    Returns ``{dataset: {"complexity": {...}, "reference": float, "widths": [{"widths",
+    "multiplier", "weights", "values", "failed", "median", "relative"}...]}}``, widths widest first.
+    """
+    by_dataset: dict[str, dict] = {}
+    for record in records:
+        value = record.get(metric)
+        if value is None or not math.isfinite(float(value)):
+            continue
+        entry = by_dataset.setdefault(record["dataset"], {"complexity": record.get("complexity", {}), "groups": {}})
+        key = tuple(record["widths"])
+        group = entry["groups"].setdefault(
+            key, {"widths": list(key), "multiplier": record.get("multiplier"), "weights": record["weights"], "runs": []}
+        )
+        group["runs"].append({"seed": record.get("seed"), "value": float(value)})
+    out = {}
+    for name, entry in sorted(by_dataset.items()):
+        rows = []
+        for group in sorted(entry["groups"].values(), key=lambda g: -g["weights"]):
+            values = [run["value"] for run in group["runs"]]
+            failed = []
+            for i, run in enumerate(group["runs"]):
+                others = values[:i] + values[i + 1 :]
+                if others and run["value"] < collapse_ratio * float(np.median(others)):
+                    failed.append(run["seed"])
+            kept = [run["value"] for run in group["runs"] if run["seed"] not in failed]
+            rows.append(
+                {
+                    "widths": group["widths"],
+                    "multiplier": group["multiplier"],
+                    "weights": int(group["weights"]),
+                    "values": {str(run["seed"]): run["value"] for run in group["runs"]},
+                    "failed": failed,
+                    "median": float(np.median(kept)) if kept else float("nan"),
+                }
+            )
+        reference = rows[0]["median"]
+        for row in rows:
+            row["relative"] = row["median"] / reference if reference > 0 else float("nan")
+        out[name] = {"complexity": entry["complexity"], "reference": reference, "widths": rows}
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# one fit and one prediction for every form, on per-(dataset, width) points
+
+
+def curve_points(curves: Mapping[str, Mapping], complexity: Mapping[str, float]) -> list[dict]:
+    """Flatten :func:`robust_curves` into fit points: one per (dataset, width), with the dataset's
+    complexity ``C``, ``x = log10 theta``, ``x_base`` (its widest network), the median relative
+    accuracy ``r`` and the single seeds' relative values that did not fail (``r_seeds``)."""
+    points = []
+    for name, curve in curves.items():
+        if name not in complexity:
+            raise ValueError(f"no complexity for calibration dataset {name!r} (have {sorted(complexity)}).")
+        x_base = math.log10(curve["widths"][0]["weights"])
+        for row in curve["widths"]:
+            seeds = [v / curve["reference"] for s, v in row["values"].items() if int(s) not in row["failed"]]
+            points.append(
+                {
+                    "dataset": name,
+                    "complexity": float(complexity[name]),
+                    "x": math.log10(row["weights"]),
+                    "x_base": x_base,
+                    "widths": row["widths"],
+                    "r": float(row["relative"]),
+                    "r_seeds": seeds,
+                }
+            )
+    return points
+
+
+def fit_form(points: Sequence[Mapping], form: str) -> dict:
+    """Parameters of ``form`` fitted to ``points`` (see :func:`curve_points`).
+
+    ``linear``: per dataset the least-squares slope of ``r`` on ``log10 theta`` (docs/method.md
+    §3.2), then ``slope = lam * C + delta`` across datasets (§3.3). ``saturating``: Eq. S1/S2 on
+    all points at once. ``average``: Eq. S1 with ``kappa = 0`` (no complexity). ``no_loss``: none.
+    """
+    from scipy.stats import linregress
+
+    if form == "no_loss":
+        return {}
+    x = np.array([p["x"] for p in points])
+    r = np.array([p["r"] for p in points])
+    if form == "saturating":
+        return fit_saturating(x, r, [p["complexity"] for p in points])
+    if form == "average":
+        return fit_saturating(x, r, None)
+    if form != "linear":
+        raise ValueError(f"unknown degradation form {form!r}; choose one of {FORMS + ('average', 'no_loss')}.")
+    names = sorted({p["dataset"] for p in points})
+    c, s = [], []
+    for name in names:
+        mine = [p for p in points if p["dataset"] == name]
+        xs = np.array([p["x"] for p in mine])
+        if len(np.unique(xs)) < 2:
+            raise ValueError(f"dataset {name!r} has points at fewer than 2 widths; a slope needs 2.")
+        s.append(float(linregress(xs, [p["r"] for p in mine]).slope))
+        c.append(mine[0]["complexity"])
+    if len(names) < 2 or len(set(c)) < 2:
+        raise ValueError(
+            f"the linear form needs >= 2 datasets of different complexity, got {dict(zip(names, c))}."
+        )
+    line = linregress(c, s)
+    return {"lam": float(line.slope), "delta": float(line.intercept), "r2": float(line.rvalue**2)}
+
+
+def predict_form(params: Mapping, form: str, complexity: float, x, x_base: float):
+    """Relative accuracy (to the dataset's base network at ``x_base``) of networks at ``x``."""
+    x = np.asarray(x, dtype=float)
+    if form == "no_loss":
+        return np.ones_like(x)
+    if form == "linear":
+        return linear_relative_accuracy(x, x_base, params["lam"] * complexity + params["delta"])
+    if form in ("saturating", "average"):
+        knee = params["kappa"] * complexity + params["mu"]
+        base = saturating_relative_accuracy(x_base, knee, params["beta"])
+        return saturating_relative_accuracy(x, knee, params["beta"]) / max(float(base), 1e-9)
+    raise ValueError(f"unknown degradation form {form!r}.")
+
+
+def bootstrap_params(points: Sequence[Mapping], form: str, n: int = 200, seed: int = 0) -> list[dict]:
+    """Refits of ``form`` on bootstrap resamples: datasets drawn with replacement, and within each
+    drawn dataset its surviving seeds redrawn (median again) - the two sources of a fit's error."""
+    rng = np.random.default_rng(seed)
+    names = sorted({p["dataset"] for p in points})
+    fits = []
+    for _ in range(int(n)):
+        sample = []
+        for j, name in enumerate(rng.choice(names, size=len(names), replace=True)):
+            for p in (p for p in points if p["dataset"] == name):
+                seeds = p["r_seeds"] or [p["r"]]
+                drawn = float(np.median(rng.choice(seeds, size=len(seeds), replace=True)))
+                sample.append({**p, "dataset": f"{name}#{j}", "r": drawn})
+        try:
+            fits.append(fit_form(sample, form))
+        except ValueError:  # a resample with one distinct complexity cannot be fitted: skip it
+            continue
+    return fits
+
+
+def cross_validated_spread(points: Sequence[Mapping], form: str) -> dict:
+    """Eq. S3's ``sigma(r_hat)`` from leave-one-dataset-out residuals of single seeds: what a new
+    dataset's single trained network does around the model (model error + seed noise)."""
+    names = sorted({p["dataset"] for p in points})
+    predicted, measured = [], []
+    for held in names:
+        train = [p for p in points if p["dataset"] != held]
+        try:
+            params = fit_form(train, form)
+        except ValueError:
+            continue
+        for p in (p for p in points if p["dataset"] == held and p["x"] < p["x_base"]):
+            r_hat = float(predict_form(params, form, p["complexity"], p["x"], p["x_base"]))
+            for value in p["r_seeds"]:
+                predicted.append(r_hat)
+                measured.append(value)
+    if len(predicted) < 2:
+        raise ValueError(f"too few held-out points ({len(predicted)}) to estimate the prediction spread of {form!r}.")
+    return fit_residual_spread(predicted, measured)
