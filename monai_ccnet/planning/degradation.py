@@ -509,6 +509,8 @@ def fit_degradation(
     if interval_bootstrap > 0:
         fit_name = form if form == "linear" or fit_complexity else "average"
         spread = _prediction_spread(points, fit_name, params)
+        if form == "saturating" and spread:
+            spread.update(_knee_scatter(points, params))
         boots = [
             {k: float(b[k]) for k in FORM_PARAMETERS[form]}
             for b in forms.bootstrap_params(points, fit_name, n=interval_bootstrap, seed=seed)
@@ -540,6 +542,18 @@ def _without_failed_runs(records: list[dict], metric: str, collapse_ratio: float
         else:
             kept.append(record)
     return kept, excluded
+
+
+def _knee_scatter(points: list[dict], params: dict) -> dict:
+    """How far the datasets' own knees and falls (Eq. S1 fitted to each alone) lie from the
+    model's: the prior widths a probe of a new dataset starts from (docs/method.md §7.3)."""
+    knees, betas = [], []
+    for name in sorted({p["dataset"] for p in points}):
+        mine = [p for p in points if p["dataset"] == name]
+        own = forms.fit_saturating([p["x"] for p in mine], [p["r"] for p in mine], None)
+        knees.append(own["mu"] - (params["kappa"] * mine[0]["complexity"] + params["mu"]))
+        betas.append(own["beta"] - params["beta"])
+    return {"knee_sd": float(np.sqrt(np.mean(np.square(knees)))), "beta_sd": float(np.sqrt(np.mean(np.square(betas))))}
 
 
 def _prediction_spread(points: list[dict], form: str, params: dict) -> dict:

@@ -26,6 +26,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = [
+    "fit_probe_curve",
+    "probe_accuracy",
+    "probe_interval",
     "curve_points",
     "fit_form",
     "predict_form",
@@ -321,3 +324,78 @@ def cross_validated_spread(points: Sequence[Mapping], form: str) -> dict:
     if len(predicted) < 2:
         raise ValueError(f"too few held-out points ({len(predicted)}) to estimate the prediction spread of {form!r}.")
     return fit_residual_spread(predicted, measured)
+
+
+# ------------------------------------------------------------------------------------------
+# the probe: a dataset's own curve from its smallest networks (docs/method.md §7.3)
+
+
+def fit_probe_curve(
+    x: Sequence[float],
+    accuracy: Sequence[float],
+    prior: Mapping[str, float],
+    noise_floor: float = 0.01,
+) -> dict:
+    """Absolute accuracy ``A(x) = P * (1 - beta * max(0, knee - x))`` through a probe's runs.
+
+    A probe trains a few small widths; three widths cannot pin three parameters against seed
+    noise, so the knee and the fall get Gaussian priors from the real-data calibration
+    (``prior = {"knee", "knee_sd", "beta", "beta_sd"}``) and the plateau ``P`` is free: a MAP
+    fit by least squares on the runs (each weighted by the seeds' pooled noise, at least
+    ``noise_floor``) plus the two prior terms. The covariance of the parameters is the
+    Gauss-Newton one at the optimum, for intervals (:func:`probe_interval`).
+
+    Returns ``{"plateau", "knee", "beta", "cov" (3x3, in that order), "noise", "dof", "n"}``.
+    """
+    from scipy.optimize import least_squares
+
+    x = np.asarray(x, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    if x.size < 2 or x.shape != a.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(a))):
+        raise ValueError(f"a probe curve needs >= 2 finite runs, got {a.tolist()}.")
+    groups = [a[x == v] for v in np.unique(x)]
+    pooled = [float(np.var(g, ddof=1)) for g in groups if g.size > 1]
+    noise = max(float(noise_floor), math.sqrt(float(np.mean(pooled)))) if pooled else float(noise_floor)
+
+    def residuals(p):
+        plateau, knee, beta = p
+        model = plateau * (1.0 - beta * np.maximum(0.0, knee - x))
+        return np.concatenate([(model - a) / noise, [(knee - prior["knee"]) / prior["knee_sd"],
+                                                     (beta - prior["beta"]) / prior["beta_sd"]]])
+
+    start = [float(a.max()), float(prior["knee"]), float(prior["beta"])]
+    fit = least_squares(residuals, start, bounds=([0.0, -np.inf, 0.0], [1.0, np.inf, np.inf]))
+    jac = fit.jac
+    cov = np.linalg.pinv(jac.T @ jac)
+    return {
+        "plateau": float(fit.x[0]),
+        "knee": float(fit.x[1]),
+        "beta": float(fit.x[2]),
+        "cov": cov.tolist(),
+        "noise": noise,
+        "dof": max(1, int(x.size) + 2 - 3),
+        "n": int(x.size),
+    }
+
+
+def probe_accuracy(fit: Mapping, x) -> np.ndarray:
+    """The probe's predicted absolute accuracy at ``x = log10 theta``."""
+    return fit["plateau"] * saturating_relative_accuracy(x, fit["knee"], fit["beta"])
+
+
+def probe_interval(fit: Mapping, x: float, level: float = 0.9) -> tuple[float, float, float]:
+    """``(central, low, high)`` absolute accuracy of one network trained at ``x``: the fit's
+    parameter covariance (delta method) plus one run's seed noise, Student t on ``dof``."""
+    from scipy.stats import t as student_t
+
+    theta = np.array([fit["plateau"], fit["knee"], fit["beta"]])
+    central = float(probe_accuracy(fit, x))
+    grad = np.zeros(3)
+    for i in range(3):  # numerical gradient: the hinge is piecewise linear in each parameter
+        step = 1e-6 * max(1.0, abs(theta[i]))
+        bumped = theta.copy()
+        bumped[i] += step
+        grad[i] = (float(probe_accuracy({"plateau": bumped[0], "knee": bumped[1], "beta": bumped[2]}, x)) - central) / step
+    var = float(grad @ np.asarray(fit["cov"]) @ grad) + float(fit["noise"]) ** 2
+    half = float(student_t.ppf(0.5 + level / 2.0, fit["dof"])) * math.sqrt(max(var, 0.0))
+    return central, central - half, central + half

@@ -268,7 +268,6 @@ class CalibrationSweep:
         records = [self._finished(run["key"]) for run in runs]
         summary.update(self.fit(records))
         summary["status"] = "complete"
-        print(f"calibration finished: degradation models in {self.output_dir}")
         return summary
 
     def _train_and_save(self, run: dict, complexity: dict, in_channels: int, label: str) -> str:
@@ -335,4 +334,5 @@ class CalibrationSweep:
         files["measure_ranking"] = str(out / "measure_ranking.json")
         atomic_write_text(out / "summary.md", calibration_markdown(clean, models, ranking))
         files["summary"] = str(out / "summary.md")
+        print(f"calibration finished: degradation models in {out}")
         return {"files": files, "models": {m: model.to_dict() for m, model in models.items()}}
