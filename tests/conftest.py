@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from monai_ccnet.accounting import resolve_widths, total_weights
+from monai_ccnet.planning.forms import saturating_relative_accuracy
 
 REPO = Path(__file__).resolve().parents[1]
 #: real 2-D datasets (common layout); override with MONAI_CCNET_SHARED_DATA
@@ -38,3 +43,24 @@ def cuda_available() -> bool:
 
 
 requires_cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")
+
+
+#: synthetic calibration data following the saturating form (docs/method.md §7.1)
+SATURATING_BASE = [16, 32, 64, 128, 256]
+SATURATING_MULTIPLIERS = (1.0, 0.5, 0.25, 0.125, 0.0625)
+SATURATING_COMPLEXITY = {"a": 0.1, "b": 0.3, "c": 0.5, "d": 0.7, "e": 0.9}
+
+
+def saturating_records(datasets=SATURATING_COMPLEXITY, beta=0.3, kappa=1.0, mu=4.5, noise=0.01, seeds=3, seed=0):
+    """Calibration records whose accuracy follows Eq. S1/S2 plus seed noise (full-network F1 0.8)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for name, c in datasets.items():
+        for m in SATURATING_MULTIPLIERS:
+            widths = list(resolve_widths(SATURATING_BASE, m))
+            weights = total_weights("unet", widths, 2, 1, 2)
+            r = float(saturating_relative_accuracy(math.log10(weights), kappa * c + mu, beta))
+            for s in range(seeds):
+                records.append({"dataset": name, "complexity": {"jpeg": [c, c / 2]}, "multiplier": m, "widths": widths,
+                                "weights": weights, "seed": s, "f1": 0.8 * r + rng.normal(0, noise), "iou": 0.5})
+    return records

@@ -12,24 +12,10 @@ from monai_ccnet.planning import DegradationModel, fit_degradation, load_degrada
 from monai_ccnet.planning.forms import fit_saturating, robust_curves, saturating_relative_accuracy
 from monai_ccnet.planning.validation import leave_one_dataset_out
 
+from .conftest import SATURATING_COMPLEXITY as COMPLEXITY
+from .conftest import saturating_records
+
 BASE = [16, 32, 64, 128, 256]
-MULTIPLIERS = (1.0, 0.5, 0.25, 0.125, 0.0625)
-COMPLEXITY = {"a": 0.1, "b": 0.3, "c": 0.5, "d": 0.7, "e": 0.9}
-
-
-def saturating_records(datasets=COMPLEXITY, beta=0.3, kappa=1.0, mu=4.5, noise=0.01, seeds=3, seed=0):
-    """Calibration records whose accuracy follows Eq. S1/S2 plus seed noise (full-network F1 0.8)."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for name, c in datasets.items():
-        for m in MULTIPLIERS:
-            widths = list(resolve_widths(BASE, m))
-            weights = total_weights("unet", widths, 2, 1, 2)
-            r = float(saturating_relative_accuracy(math.log10(weights), kappa * c + mu, beta))
-            for s in range(seeds):
-                records.append({"dataset": name, "complexity": {"jpeg": [c, c / 2]}, "multiplier": m, "widths": widths,
-                                "weights": weights, "seed": s, "f1": 0.8 * r + rng.normal(0, noise), "iou": 0.5})
-    return records
 
 
 def test_saturating_fit_recovers_knee_and_fall():
