@@ -209,10 +209,8 @@ def _analyze_or_error(args) -> dict:
     item, measures, settings = args
     try:
         return analyze_item(item, measures, settings)
-    except ComplexityInputError as err:
+    except (ComplexityInputError, OSError) as err:  # a bad or vanished file; anything else is a bug: raise it
         return {"image": str(item.get("image")), "label": item.get("label"), "error": str(err)}
-    except Exception as err:  # an unexpected failure in one file must not end the run silently
-        return {"image": str(item.get("image")), "label": item.get("label"), "error": f"{type(err).__name__}: {err}"}
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ With ``reference="file"``, J divides by the size of ``img.meta["filename_or_obj"
 
 from __future__ import annotations
 
+import inspect
 from typing import Hashable, Mapping
 
 import numpy as np
@@ -135,7 +136,15 @@ class JPEGComplexity(ComplexityMeasure):
 
     measure = "jpeg"
 
-    def __init__(self, scales=5, quality=25, reference="raw", colour="keep", intensity="minmax", slice_axis=-1) -> None:
+    def __init__(
+        self,
+        scales: int = 5,
+        quality: int = 25,
+        reference: str = "raw",
+        colour: str = "keep",
+        intensity: str = "minmax",
+        slice_axis: int = -1,
+    ) -> None:
         super().__init__(scales, quality=quality, reference=reference, colour=colour, intensity=intensity, slice_axis=slice_axis)
 
 
@@ -169,8 +178,8 @@ class ObjectThickness(_MaskMeasure):
 
 
 class _ImageMeasure(ComplexityMeasure):
-    def __init__(self, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1, **settings) -> None:
-        super().__init__(scales, intensity=intensity, slice_axis=slice_axis, **settings)
+    def __init__(self, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1) -> None:
+        super().__init__(scales, intensity=intensity, slice_axis=slice_axis)
 
 
 class SignalEnergy(_ImageMeasure):
@@ -184,8 +193,9 @@ class EdgeInformation(_ImageMeasure):
 
     measure = "edge"
 
-    def __init__(self, scales=5, intensity="minmax", slice_axis=-1, edge_operator="sobel") -> None:
-        super().__init__(scales, intensity, slice_axis, edge_operator=edge_operator)
+    def __init__(self, scales: int = 5, intensity: str = "minmax", slice_axis: int = -1, edge_operator: str = "sobel") -> None:
+        # the one image measure with an option of its own: past _ImageMeasure, which takes none
+        ComplexityMeasure.__init__(self, scales, intensity=intensity, slice_axis=slice_axis, edge_operator=edge_operator)
 
 
 class KeypointDensity(_ImageMeasure):
@@ -207,13 +217,27 @@ class SubbandEntropy(_ImageMeasure):
 
 
 def _dict_version(array_transform: type, suffix: str) -> type:
+    """The dictionary transform of ``array_transform``, with the real signature
+    ``(keys, output_key=None, allow_missing_keys=False, *, <the array transform's arguments>)``."""
     doc = (
         f"Dictionary version of :class:`{array_transform.__name__}`: writes "
         f"``d[output_key.format(key=key)]`` (default ``'{{key}}_{suffix}'``). "
         "Arguments: ``keys``, ``output_key``, ``allow_missing_keys`` and those of the array transform."
     )
-    return type(array_transform.__name__ + "d", (ComplexityMeasured,), {
+
+    def __init__(self, keys: KeysCollection, output_key: str | None = None, allow_missing_keys: bool = False, **kwargs) -> None:
+        ComplexityMeasured.__init__(self, keys, output_key, allow_missing_keys, **kwargs)
+
+    own = [p for p in inspect.signature(__init__).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    array_args = [
+        p.replace(kind=p.KEYWORD_ONLY) for p in list(inspect.signature(array_transform.__init__).parameters.values())[1:]
+    ]
+    __init__.__signature__ = inspect.Signature(own + array_args, return_annotation=None)
+    name = array_transform.__name__ + "d"
+    __init__.__qualname__ = f"{name}.__init__"
+    return type(name, (ComplexityMeasured,), {
         "array_transform": array_transform, "output_suffix": suffix, "__doc__": doc, "__module__": __name__,
+        "__init__": __init__,
     })
 
 

@@ -65,15 +65,16 @@ def conv_norm_act(
 
 class DecoderStage(nn.Module):
     """U-Net decoder stage i: 2x2 up-convolution from stage i+1 (no norm/act, as in the classic
-    U-Net), concat ``[skip, up]``, then ``convs``: two 3x3 conv + norm + act (``conv0``, ``conv1``)."""
+    U-Net), concat ``[skip, up]``, then ``convs``: two 3x3 conv + norm + act (``conv0``, ``conv1``).
+
+    A container without ``forward``: the networks run ``up`` and then the layers of ``convs`` one
+    by one in their own frame, so that every feature map is freed after its last use (module doc).
+    """
 
     def __init__(self, up: nn.Module, convs: nn.Sequential):
         super().__init__()
         self.up = up
         self.convs = convs
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.convs(torch.cat([skip, self.up(x)], dim=1))
 
 
 class ScalableSegNet(nn.Module):
