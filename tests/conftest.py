@@ -26,25 +26,6 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def shared_data_dir() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"../shared/data not found at {SHARED_DATA} (set MONAI_CCNET_SHARED_DATA)")
-    return SHARED_DATA
-
-
-def cuda_available() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
-
-
-requires_cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")
-
-
 #: synthetic calibration data following the saturating form (docs/method.md §7.1)
 SATURATING_BASE = [16, 32, 64, 128, 256]
 SATURATING_MULTIPLIERS = (1.0, 0.5, 0.25, 0.125, 0.0625)
