@@ -142,3 +142,31 @@ def test_cli_on_a_small_folder(folder, tmp_path, capsys):
         captured = capsys.readouterr()
         assert captured.err.startswith(f"error: --output {bad_output}") and message in captured.err
         assert captured.err.count("\n") == 1 and captured.out == ""
+
+
+def test_image_size_measures_what_the_network_sees(tmp_path):
+    """``image_size`` resizes (longest side, aspect kept) before measuring: equal to measuring a
+    copy resized the same way, and the masks' foreground density survives the resize."""
+    from monai_ccnet.complexity.measures import resize_longest
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (96, 160), dtype=np.uint8))
+    mask = np.zeros((96, 160), np.uint8)
+    mask[20:60, 40:120] = 1
+    for folder, (img, lab) in {"native": (image, mask)}.items():
+        (tmp_path / folder / "images").mkdir(parents=True)
+        (tmp_path / folder / "labels").mkdir(parents=True)
+        img.save(tmp_path / folder / "images" / "a.png")
+        Image.fromarray(lab).save(tmp_path / folder / "labels" / "a.png")
+    size = resize_longest(image.size, 64)
+    assert size == (64, 38)
+    (tmp_path / "small" / "images").mkdir(parents=True)
+    image.resize(size, Image.Resampling.BILINEAR).save(tmp_path / "small" / "images" / "a.png")
+    items = find_pairs(tmp_path / "native" / "images", tmp_path / "native" / "labels")
+    resized = analyze_dataset(items, scales=2, measures=("jpeg", "foreground"), image_size=64, progress=False)
+    direct = analyze_dataset(find_pairs(tmp_path / "small" / "images"), scales=2, measures=("jpeg",), progress=False)
+    assert resized.mean("jpeg") == pytest.approx(direct.mean("jpeg"))
+    assert resized.mean("foreground")[0] == pytest.approx(40 * 80 / (96 * 160), abs=0.02)
+    assert resized.settings["image_size"] == 64 and "resize" in resized.settings
+    with pytest.raises(ValueError, match="image_size must be None or an integer >= 1"):
+        analyze_dataset(items, scales=1, image_size=0, progress=False)

@@ -35,7 +35,7 @@ from PIL import Image
 
 from ..planning.report import read_complexity_report
 from ..utils import atomic_write_json, optional_import, save_figure
-from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices
+from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices, resize_longest
 
 __all__ = [
     "DEFAULT_MEASURES",
@@ -145,6 +145,13 @@ def _load_item(item: Mapping[str, Any], settings: ComplexitySettings, with_image
         masks = _label_planes(label, settings) if label is not None else []
     except ComplexityInputError as err:
         raise ComplexityInputError(f"{label_path}: {err}") from err
+    if settings.image_size is not None:  # what the network sees (the recipe's image_size)
+        planes = [p.resize(resize_longest(p.size, settings.image_size), Image.Resampling.BILINEAR) for p in planes]
+        masks = [
+            np.asarray(Image.fromarray(m.astype(np.uint8)).resize(
+                resize_longest((m.shape[1], m.shape[0]), settings.image_size), Image.Resampling.NEAREST)).astype(m.dtype)
+            for m in masks
+        ]
     return planes, masks, image
 
 

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", choices=REFERENCES, default="raw", help="J denominator: raw H*W*C bytes or stored file bytes")
     parser.add_argument("--colour", choices=COLOURS, default="keep", help="encode colour images as RGB (keep) or their luma")
     parser.add_argument("--intensity", default="minmax", help="8-bit rule for non-uint8 images: minmax | percentile[:LO,HI] | window:LO,HI")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="resize each image (longest side, aspect kept) before measuring, like the recipe's "
+                             "image_size: the complexity of what the network sees; default: native size")
     parser.add_argument("--slice-axis", type=int, default=-1, help="spatial axis along which 3-D volumes are sliced; default -1 (last)")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0 = this process); default 0")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad file instead of listing every one")
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             colour=args.colour,
             intensity=args.intensity,
             slice_axis=args.slice_axis,
+            image_size=args.image_size,
         )
     except (ValueError, OSError, ComplexityError) as err:
         print(f"error: {err}", file=sys.stderr)

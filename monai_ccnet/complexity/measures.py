@@ -95,6 +95,10 @@ class ComplexitySettings:
         intensity: rule converting non-uint8 images to 8 bits (see :func:`to_uint8`).
         slice_axis: spatial axis (0, 1, 2 or -1) along which 3-D volumes are sliced.
         edge_operator: ``"sobel"`` or ``"scharr"`` for :func:`edge_information`.
+        image_size: None measures images at their own size; N resizes each 2-D plane first so
+            its longest side is N pixels (aspect kept), as the training recipe's ``image_size``
+            does: the complexity of what the network sees (images bilinear with Pillow's
+            antialiasing, masks nearest-neighbour).
     """
 
     scales: int = 5
@@ -104,6 +108,7 @@ class ComplexitySettings:
     intensity: str = "minmax"
     slice_axis: int = -1
     edge_operator: str = "sobel"
+    image_size: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.scales, (int, np.integer)) or self.scales < 1:
@@ -119,6 +124,8 @@ class ComplexitySettings:
         if self.edge_operator not in ("sobel", "scharr"):
             raise ValueError(f"edge_operator must be 'sobel' or 'scharr', got {self.edge_operator!r}.")
         _parse_intensity(self.intensity)
+        if self.image_size is not None and (not isinstance(self.image_size, (int, np.integer)) or self.image_size < 1):
+            raise ValueError(f"image_size must be None or an integer >= 1, got {self.image_size!r}.")
 
     def to_dict(self) -> dict:
         """The options plus the fixed facts that also change numbers (encoder, filters)."""
@@ -130,7 +137,17 @@ class ComplexitySettings:
             keypoint_detector="Harris (skimage.feature.corner_harris, sigma=1; corner_peaks min_distance=3, threshold_rel=0.01)",
             volumes=f"2-D slices along spatial axis {self.slice_axis}, in-plane down-sampling",
         )
+        if self.image_size is not None:
+            out["resize"] = f"longest side {self.image_size} px: Pillow BILINEAR (images), NEAREST (masks)"
         return out
+
+
+def resize_longest(size: tuple[int, int], image_size: int) -> tuple[int, int]:
+    """``(width, height)`` with the longest side ``image_size`` and the aspect kept (MONAI
+    ``Resized(size_mode="longest")`` rounding)."""
+    width, height = size
+    scale = image_size / max(width, height)
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -198,9 +198,10 @@ class CalibrationSweep:
 
     def _train_one(self, run: dict, complexity: dict, in_channels: int) -> dict:
         data = self.data[run["dataset"]]
-        widths = list(resolve_widths(self.widths, run["multiplier"]))
+        # a run is a uniform multiplier of the base widths, or (plan checks) its own width vector
+        widths = list(run["widths"]) if run.get("widths") else list(resolve_widths(self.widths, run["multiplier"]))
         set_determinism(seed=run["seed"])  # same initial weights for the same (width, seed)
-        network = build_model(self.arch, self.widths, run["multiplier"], self.spatial_dims, in_channels, self.out_channels)
+        network = build_model(self.arch, widths, 1.0, self.spatial_dims, in_channels, self.out_channels)
         start = time.perf_counter()
         result = train_and_evaluate(
             network, data["train"], data["test"], self.recipe, self.device, in_channels, progress=self.progress, seed=run["seed"]
@@ -208,7 +209,7 @@ class CalibrationSweep:
         return {
             "dataset": run["dataset"],
             "complexity": complexity,
-            "multiplier": run["multiplier"],
+            "multiplier": run.get("multiplier"),
             "widths": widths,
             "weights": total_weights(self.arch, widths, self.spatial_dims, in_channels, self.out_channels),
             "seed": run["seed"],

@@ -30,7 +30,7 @@ from monai_ccnet.utils import atomic_write_json, save_figure
 
 from .calibrate import CalibrationSweep
 
-__all__ = ["Probe", "PROBE_MULTIPLIERS", "ProbeUnreliable"]
+__all__ = ["Probe", "PROBE_MULTIPLIERS", "ProbeUnreliable", "prior_terms"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,18 @@ PROBE_MULTIPLIERS = (0.5, 0.25, 0.125)
 MAX_NOISE = 0.1
 #: a width whose median accuracy is below this trained nothing
 MIN_ACCURACY = 0.05
+
+
+def prior_terms(prior, complexity: float) -> dict:
+    """The calibration's knee and fall at a dataset's complexity, with their spreads: the
+    calibration datasets' own knees around the model (``spread["knee_sd"]``) and the refits'."""
+    knee = prior.kappa * complexity + prior.mu
+    boots = prior.bootstrap or []
+    boot_knees = [b["kappa"] * complexity + b["mu"] for b in boots]
+    boot_betas = [b["beta"] for b in boots]
+    knee_sd = math.hypot(float(prior.spread.get("knee_sd", 0.3)), float(np.std(boot_knees)) if boots else 0.0)
+    beta_sd = math.hypot(float(prior.spread.get("beta_sd", 0.1)), float(np.std(boot_betas)) if boots else 0.0)
+    return {"knee": knee, "knee_sd": max(knee_sd, 0.05), "beta": prior.beta, "beta_sd": max(beta_sd, 0.02)}
 
 
 class ProbeUnreliable(ValueError):
@@ -135,17 +147,6 @@ class Probe(CalibrationSweep):
         return None  # one dataset: there is no fit across complexities to protect
 
     # ------------------------------------------------------------------------------------ fit
-    def _prior_terms(self, complexity: float) -> dict:
-        """The calibration's knee and fall at this dataset's complexity, with their spreads:
-        the datasets' own knees around the model (``spread["knee_sd"]``) and the refits'."""
-        knee = self.prior.kappa * complexity + self.prior.mu
-        boots = self.prior.bootstrap or []
-        boot_knees = [b["kappa"] * complexity + b["mu"] for b in boots]
-        boot_betas = [b["beta"] for b in boots]
-        knee_sd = math.hypot(float(self.prior.spread.get("knee_sd", 0.3)), float(np.std(boot_knees)) if boots else 0.0)
-        beta_sd = math.hypot(float(self.prior.spread.get("beta_sd", 0.1)), float(np.std(boot_betas)) if boots else 0.0)
-        return {"knee": knee, "knee_sd": max(knee_sd, 0.05), "beta": self.prior.beta, "beta_sd": max(beta_sd, 0.02)}
-
     def fit(self, records: list[dict]) -> dict:
         """Fit the probe's curve and save ``probe.json`` (+ ``degradation.json``, ``probe.png``).
 
@@ -161,7 +162,7 @@ class Probe(CalibrationSweep):
         atomic_write_json(out / "records.json", clean)
         curve = robust_curves(clean, self.metric)[self.name]
         complexity = float(clean[0]["complexity"]["jpeg"][0])
-        prior = self._prior_terms(complexity)
+        prior = prior_terms(self.prior, complexity)
         kept = [(math.log10(row["weights"]), v) for row in curve["widths"]
                 for s, v in row["values"].items() if int(s) not in row["failed"]]
         result: dict[str, Any] = {
