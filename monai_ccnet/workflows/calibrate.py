@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -64,6 +65,8 @@ class CalibrationSweep:
         recipe: overrides of :data:`~monai_ccnet.workflows.recipe.DEFAULT_RECIPE`.
         fit_measures: ``{metric: measure}`` for the saved models (paper: F1 with J, IoU with JB).
         complexity: settings of :func:`~monai_ccnet.complexity.analyze_dataset` (``measures`` ...).
+        bootstrap: resamples for the confidence intervals of Eq. 3's line.
+        interval_bootstrap: refits kept in each model for prediction intervals (docs/method.md §7.2).
         max_new_runs: stop after training this many runs in this invocation (None: all); the
             rest are trained by the next invocation. Useful to bound a job's wall time.
         workers: train this process's runs in this many one-thread worker processes (CPU: one
@@ -89,6 +92,7 @@ class CalibrationSweep:
         fit_measures: Mapping[str, str] | None = None,
         complexity: Mapping | None = None,
         bootstrap: int = 1000,
+        interval_bootstrap: int = 200,
         max_new_runs: int | None = None,
         workers: int = 1,
         progress: bool = True,
@@ -122,6 +126,7 @@ class CalibrationSweep:
         self.fit_measures = dict(fit_measures or {"f1": "jpeg", "iou": "jb"})
         self.complexity = dict(complexity or {})
         self.bootstrap = int(bootstrap)
+        self.interval_bootstrap = int(interval_bootstrap)
         self.max_new_runs = None if max_new_runs is None else int(max_new_runs)
         self.workers = int(workers)
         if self.workers < 1:
@@ -304,8 +309,12 @@ class CalibrationSweep:
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, records: list[dict]) -> dict:
-        """Fit and save: records.json, degradation_<metric>.json, measure_ranking.json, plots, summary.md."""
+        """Fit and save: records.json, degradation_<metric>_<form>.json for both forms, the held-out
+        check lodo_<metric>.json (>= 3 datasets), degradation_<metric>.json (the form that predicted
+        held-out datasets better), measure_ranking.json, plots, summary.md."""
         from monai_ccnet.planning import fit_degradation, rank_measures
+        from monai_ccnet.planning.forms import FORMS
+        from monai_ccnet.planning.validation import leave_one_dataset_out
 
         from .plots import plot_degradation
         from .reports import calibration_markdown
@@ -314,15 +323,36 @@ class CalibrationSweep:
         clean = [{k: v for k, v in r.items() if k != "config"} for r in records]
         atomic_write_json(out / "records.json", clean)
         models, ranking, files = {}, {}, {"records": str(out / "records.json")}
-        provenance = {"source": "monai_ccnet calibrate", "datasets": self.datasets, "recipe": self.recipe}
+        provenance = {
+            "source": "monai_ccnet calibrate", "datasets": self.datasets, "recipe": self.recipe, "arch": self.arch,
+            "base_widths": self.widths, "multipliers": self.multipliers, "seeds": self.seeds,
+            "precision": sorted({str(r.get("precision")) for r in clean}), "device": sorted({str(r.get("device")) for r in clean}),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+        }
         for metric, measure in self.fit_measures.items():
-            model = fit_degradation(
-                clean, metric=metric, measure=measure, arch=self.arch, bootstrap=self.bootstrap, provenance=provenance
-            )
-            path = out / f"degradation_{metric}.json"
-            model.save(path)
+            fitted = {
+                form: fit_degradation(clean, metric=metric, measure=measure, arch=self.arch, bootstrap=self.bootstrap,
+                                      provenance=provenance, form=form, interval_bootstrap=self.interval_bootstrap)
+                for form in FORMS
+            }
+            for form, model in fitted.items():
+                files[f"degradation_{metric}_{form}"] = str(model.save(out / f"degradation_{metric}_{form}.json"))
+            # the default form is the one that predicts held-out datasets better (>= 3 datasets)
+            default, why = "linear", "fewer than 3 datasets: no held-out check; Eq. 3 (the paper's form)"
+            if len(self.datasets) >= 3:
+                complexity = {d["dataset"]: d["complexity"] for d in fitted["linear"].datasets}
+                lodo = leave_one_dataset_out(clean, complexity, metric, models=("linear", "saturating", "no_loss"),
+                                             bootstrap=min(self.interval_bootstrap, 100), arch=self.arch)
+                files[f"lodo_{metric}"] = str(atomic_write_json(out / f"lodo_{metric}.json", lodo))
+                default = lodo["default"]
+                maes = {m: round(v["mae"], 4) for m, v in lodo["models"].items()}
+                why = f"leave-one-dataset-out MAE {maes}"
+                logger.info(f"{metric}: held-out MAE {maes}; default form {default}")
+            chosen = fitted[default]
+            chosen.provenance = {**chosen.provenance, "default_form": default, "default_form_because": why}
+            files[f"degradation_{metric}"] = str(chosen.save(out / f"degradation_{metric}.json"))
+            model = fitted["linear"]  # the plots and the summary table show Eq. 3's slopes
             models[metric] = model
-            files[f"degradation_{metric}"] = str(path)
             ranking[metric] = [
                 {"measure": m, "r2": r2, "lam": lam, "delta": delta} for m, r2, lam, delta in rank_measures(clean, metric)
             ]
