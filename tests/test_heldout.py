@@ -1,0 +1,69 @@
+"""Held-out checks end to end on tiny synthetic data: a calibration, its plan check and probe check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from monai_ccnet.data.synthetic import make_synthetic_datasets  # noqa: E402
+from monai_ccnet.workflows import CalibrationSweep  # noqa: E402
+
+TINY_RECIPE = {"patch_size": [32, 32], "max_epochs": 1, "epoch_length": 3, "early_stop_patience": 0,
+               "num_samples": 2, "batch_size": 2, "val_interval": 1}
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    root = tmp_path_factory.mktemp("heldout")
+    datasets = make_synthetic_datasets(str(root / "data"), ["discs", "cells", "vessels"], num_images=6, size=32)
+    out = root / "calibration"
+    sweep = CalibrationSweep(datasets, str(out), widths=[4, 8, 16], multipliers=[1.0, 0.5, 0.25], seeds=[0, 1],
+                             recipe=TINY_RECIPE, progress=False, plots=False, bootstrap=0, interval_bootstrap=20,
+                             complexity={"measures": ["jpeg", "foreground"]})
+    summary = sweep.run()
+    assert summary["status"] == "complete"
+    return out
+
+
+def test_calibration_writes_both_forms_and_its_held_out_check(calibration):
+    lodo = json.loads((calibration / "lodo_f1.json").read_text())
+    assert set(lodo["models"]) == {"linear", "saturating", "no_loss"} and lodo["datasets"] == ["cells", "discs", "vessels"]
+    default = json.loads((calibration / "degradation_f1.json").read_text())
+    assert default["form"] == lodo["default"] and "leave-one-dataset-out" in default["provenance"]["default_form_because"]
+    for form in ("linear", "saturating"):
+        assert json.loads((calibration / f"degradation_f1_{form}.json").read_text())["form"] == form
+
+
+def test_plan_check_trains_every_plan_and_reuses_calibration_runs(calibration, tmp_path):
+    from monai_ccnet.workflows.heldout import PLAN_CONSTRAINTS, PlanCheck
+
+    check = PlanCheck(str(calibration), str(tmp_path / "plans"), form="linear", seeds=[0, 1], workers=1,
+                      interval_bootstrap=10, constraints=PLAN_CONSTRAINTS[2:])  # the two disk budgets
+    assert len(check.plans) == 3 * 2 * 2  # datasets x budgets x (uniform, per stage)
+    summary = check.run()
+    assert summary["status"] == "complete"
+    result = json.loads((tmp_path / "plans" / "plans.json").read_text())
+    trained = [p for p in result["plans"] if "widths" in p]
+    assert trained and all(p["achieved"] is not None and len(p["achieved_seeds"]) == 2 for p in trained)
+    for plan in trained:  # every budget plan fits its budget exactly
+        assert plan["weights"] <= plan["budget_weights"]
+    # a planned network the calibration trained (same widths and seed) is its record, not retrained
+    again = PlanCheck(str(calibration), str(tmp_path / "reuse"), form="linear", seeds=[0, 1], workers=1,
+                      interval_bootstrap=10, constraints=PLAN_CONSTRAINTS[2:3], datasets=["discs"])
+    again.plans = [{**again.plans[0], "widths": [2, 4, 8]}]  # the calibration's multiplier 0.5
+    again.run()
+    reused = [json.loads(p.read_text()) for p in (tmp_path / "reuse" / "runs").glob("*.json")]
+    assert sorted(r["reused_from"] for r in reused) == ["discs__m0.5__s0", "discs__m0.5__s1"]
+
+
+def test_probe_check_compares_three_predictors(calibration):
+    from monai_ccnet.workflows.heldout import probe_check
+
+    result = probe_check(str(calibration), probe_multipliers=(0.5, 0.25), probe_seeds=(0, 1))
+    assert set(result["overall_mae"]) == {"probe", "complexity_only", "no_loss"}
+    assert all(row["kind"] == "base" for row in result["rows"])  # the only width the probe did not train
+    for name, row in result["per_dataset"].items():
+        assert row["n_targets"] == 1 and row["reference"] > 0
