@@ -62,6 +62,21 @@ def test_two_torchrun_ranks_exchange_payloads(tmp_path):
             assert got["fitted"] == [0, 10]
 
 
+def test_without_torchrun_rank_0_serves_the_store(tmp_path):
+    """A launch by hand (RANK, WORLD_SIZE, MASTER_ADDR/PORT, no torchrun agent) works the same."""
+    script = tmp_path / "ranks.py"
+    script.write_text(RANK_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC")}
+    env.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2")
+    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path), "60"], env={**env, "RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in (1, 0)]  # rank 1 first
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got == {"trained": [{"rank": 0, "runs": [0]}, {"rank": 1, "runs": [0, 1]}], "fitted": [0, 10]}
+
+
 def test_a_missing_rank_times_out_naming_the_stage_and_the_rank(monkeypatch, tmp_path):
     """Without torchrun's agent rank 0 serves the store itself; rank 1 never comes."""
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
