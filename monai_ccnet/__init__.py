@@ -13,7 +13,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import accounting, data  # noqa: F401  (pure Python)
+from . import accounting, data, errors  # noqa: F401  (pure Python)
+from .bundled import bundle_path  # noqa: F401
+from .errors import ConfigError  # noqa: F401
 
 try:  # torch is a hard dependency of the full package, but planning must run without it
     import torch as _torch  # noqa: F401

@@ -15,12 +15,27 @@ import sys
 #: command -> (module, one-line help)
 COMMANDS = {
     "complexity": ("monai_ccnet.complexity.cli", "measure a dataset's image complexity (JPEG ratio per scale, ...)"),
-    "plan": ("monai_ccnet.planning.cli", "plan per-stage widths for a memory budget or an accuracy floor"),
+    "plan": ("monai_ccnet.planning.cli", "plan per-stage widths for a disk or memory budget or an accuracy floor"),
+    "bundle": ("monai_ccnet.bundled", "print where the ccnet_segmentation MONAI bundle is installed, or copy it out"),
 }
 
 
+DESCRIPTION = "monai_ccnet: image-complexity guided network compression for MONAI segmentation networks (CC-Net)."
+EPILOG = (
+    "Run 'python -m monai_ccnet <command> --help' for a command's options. The main job (plan, train, evaluate, "
+    "report, export) is a MONAI bundle run: see 'python -m monai_ccnet bundle' and the README."
+)
+
+
+def _version() -> str:
+    from monai_ccnet import __version__
+
+    return f"monai_ccnet {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m monai_ccnet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m monai_ccnet", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():

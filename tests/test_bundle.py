@@ -65,7 +65,8 @@ def run_bundle(run_id: str, workflow: str, bundle_root: Path, check: bool = True
 @pytest.fixture(scope="module")
 def compressed(tmp_path_factory):
     root = tmp_path_factory.mktemp("compress")
-    proc = run_bundle("compress", "compress", root, disk_budget_mb=0.01, compare_full="True")
+    # 0.01 MB of weights: the exported files (TorchScript adds ~40 KB of code) exceed it, which the report must say
+    proc = run_bundle("compress", "compress", root, disk_budget_mb=0.01, disk_budget_counts="weights", compare_full="True")
     return root, proc
 
 
@@ -86,11 +87,42 @@ def test_compress_end_to_end(compressed):
     assert report["full"]["f1"] > 0.3, "the full tiny network should learn the synthetic discs"
     assert report["predicted"]["f1"] == pytest.approx(report["predicted"]["relative_accuracy"] * report["full"]["f1"])
     assert report["compressed"]["latency_ms"] > 0 and report["full"]["latency_ms"] > 0
-    markdown = (out / "report.md").read_text()
-    assert "predicted" in markdown and "achieved" in markdown
     # the exported TorchScript loads and predicts 2 channels at the input size
-    scripted = torch.jit.load(str(out / "models" / "model.ts"))
-    assert tuple(scripted(torch.rand(2, 1, 32, 32)).shape) == (2, 2, 32, 32)
+    scripted_model = torch.jit.load(str(out / "models" / "model.ts"))
+    assert tuple(scripted_model(torch.rand(2, 1, 32, 32)).shape) == (2, 2, 32, 32)
+    # predicted and achieved in the same units: relative to the full network trained here, and absolute
+    assert report["reference"]["accuracy"] == report["full"]["f1"] and report["cannot_judge"] is None
+    assert report["compressed"]["relative_f1"] == pytest.approx(report["compressed"]["f1"] / report["full"]["f1"])
+    # what the budget counts; prediction and measurement judged apart; the real file sizes
+    assert report["budget"]["disk_budget_counts"] == "weights" and "weights only" in report["budget"]["counts"]
+    assert [c["met"] for c in report["checks"]["prediction"]] == [True]
+    sizes = {name: (out / "models" / name).stat().st_size for name in ("model.pt", "model.ts")}
+    assert all(report["file_bytes"][name] == size for name, size in sizes.items())
+    measured = {c["what"]: c for c in report["checks"]["measurement"]}
+    ts = measured["file models/model.ts"]
+    assert ts["met"] is False and ts["over"] == pytest.approx(sizes["model.ts"] / 1e6 - 0.01)
+    markdown = (out / "report.md").read_text()
+    assert "predicted" in markdown and "achieved" in markdown and "## Is the constraint met?" in markdown
+    assert f"| file models/model.ts | measurement | {sizes['model.ts'] / 1e6:.4g} MB | <= 0.01 MB | **no**" in markdown
+    assert f"({sizes['model.ts']:,} bytes)" in markdown
+    pytest.importorskip("matplotlib")
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG" and report["files"]["plot"] == str(out / "report.png")
+
+
+def test_compress_files_fit_the_disk_budget(tmp_path):
+    """The bundle's default: every exported file fits the disk budget; a known full-network F1
+    (full_accuracy) puts predicted and achieved in the same units without training the full network."""
+    run_bundle("compress", "compress", tmp_path, disk_budget_mb=0.07, full_accuracy=0.8, recipe__max_epochs=2)
+    out = tmp_path / "compress"
+    report = json.loads((out / "report.json").read_text())
+    assert report["budget"]["disk_budget_counts"] == "files" and report["budget"]["planned_weights_mb"] < 0.07
+    for name in ("model.pt", "model.ts"):
+        assert 0 < (out / "models" / name).stat().st_size <= 0.07e6, name
+    assert all(c["met"] for c in report["checks"]["measurement"])
+    assert report["reference"] == {"accuracy": 0.8, "source": "full_accuracy (given in the configuration)"}
+    assert report["predicted"]["f1"] == pytest.approx(0.8 * report["predicted"]["relative_accuracy"])
+    assert report["compressed"]["relative_f1"] == pytest.approx(report["compressed"]["f1"] / 0.8)
+    assert "f1" not in report["full"], "the full network was not trained"
 
 
 def test_train_evaluate_inference_from_plan(compressed, tmp_path):

@@ -61,8 +61,72 @@ def test_report_save_and_pareto_files(capsys, tmp_path):
 
 
 def test_list_presets(capsys):
-    assert main(["plan", "--list-presets"]) == 0
-    assert "unet-f1-paper" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:  # like --help: no --arch needed
+        main(["plan", "--list-presets"])
+    assert done.value.code == 0 and "unet-f1-paper" in capsys.readouterr().out
+
+
+def _report(tmp_path, **extra):
+    path = tmp_path / "complexity.json"
+    content = {"settings": {"quality": 25}, "measures": {"jpeg": {"mean": [float(j) for j in J]}}, "images": [{}] * 4}
+    for key, value in extra.items():
+        (content["settings"] if key == "channels" else content)[key] = value
+    path.write_text(json.dumps(content))
+    return ["plan", "--arch", "unet", "--complexity-report", str(path), "--degradation", "unet-f1-paper",
+            "--disk-budget-mb", "1", "--json"]
+
+
+def test_channels_come_from_the_report(capsys, tmp_path):
+    assert main(_report(tmp_path, channels=3)) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["in_channels"] == 3 and out.err == ""
+    assert main(_report(tmp_path, channels=3) + ["--in-channels", "1"]) == 0, "the flag wins"
+    assert json.loads(capsys.readouterr().out)["in_channels"] == 1
+    assert main(_report(tmp_path)) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["in_channels"] == 1
+    assert out.err.count("\n") == 1 and "does not record the images' channel count" in out.err and "--in-channels 3" in out.err
+
+
+def test_report_with_image_errors_warns(capsys, tmp_path):
+    errors = [{"image": "a.png", "error": "a.png: cannot read the file"}]
+    assert main(_report(tmp_path, channels=1, errors=errors)) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "1 image(s) that could not be measured (first: a.png: cannot read the file)" in err
+
+
+def test_arch_mismatch_is_one_warning_line(capsys):
+    code, out, err = run(capsys, "--degradation", "ucunet-f1-paper", "--disk-budget-mb", "1")
+    assert code == 0 and out
+    assert err == "warning: the degradation model was calibrated for 'ucunet'; planning 'unet' with it.\n"
+
+
+def test_files_written_are_named(capsys, tmp_path):
+    code, out, err = run(capsys, "--lam", "0.4", "--delta", "0.01", "--disk-budget-mb", "1", "--json",
+                         "--save", str(tmp_path / "p.json"), "--pareto", str(tmp_path / "pareto.json"))
+    assert code == 0 and json.loads(out)
+    assert f"plan written to {tmp_path / 'p.json'}" in err and f"Pareto table written to {tmp_path / 'pareto.json'}" in err
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    text = capsys.readouterr().out
+    usage, groups = text.split("\n\n", 1)
+    assert "[-h] --arch {" in usage, "--arch is required, not optional"
+    constraint = groups.split("constraint (exactly one):", 1)[1].split("\n\n", 1)[0]
+    options = [line.split()[0] for line in constraint.splitlines() if line.startswith("  --")]
+    assert options == ["--disk-budget-mb", "--memory-budget-mb", "--min-relative-accuracy"], "modifiers sit elsewhere"
+    flat = " ".join(text.split())
+    for flag, words in (("--spatial-dims {1,2,3}", "2 for images"), ("--in-channels N", "image channels"),
+                        ("--out-channels N", "output channels"), ("--batch N", "images per forward pass")):
+        assert f"{flag} {words}" in flat, f"{flag} has no help"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "``" not in capsys.readouterr().out, "no raw reStructuredText"
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("monai_ccnet ")
 
 
 @pytest.mark.parametrize(

@@ -10,22 +10,49 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, MB
 from ..utils import atomic_write_json
-from .degradation import DegradationModel, list_presets, load_degradation
-from .planner import CompressionPlan, complexity_from_report, pareto_table, plan_compression, plot_pareto
+from . import (
+    CompressionPlan,
+    DegradationModel,
+    complexity_from_report,
+    list_presets,
+    load_degradation,
+    pareto_table,
+    plan_compression,
+    plot_pareto,
+)
 
 __all__ = ["add_arguments", "run"]
 
 
+class _ListPresets(argparse.Action):
+    """``--list-presets``: print the shipped degradation models and exit (like ``--help``, before
+    the required options are checked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for name in list_presets():
+            m = load_degradation(name)
+            print(f"{name:24s} lambda={m.lam:<8g} delta={m.delta:<10g} {m.metric:4s} {m.measure}")
+        parser.exit(0)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("network")
-    net.add_argument("--arch", choices=ARCHITECTURES, help="architecture to compress (required)")
-    net.add_argument("--spatial-dims", type=int, default=2, choices=(1, 2, 3))
-    net.add_argument("--in-channels", type=int, default=1)
-    net.add_argument("--out-channels", type=int, default=2)
+    net.add_argument("--arch", choices=ARCHITECTURES, required=True, help="architecture to compress")
+    net.add_argument("--spatial-dims", type=int, default=2, choices=(1, 2, 3),
+                     help="2 for images, 3 for volumes (default: %(default)s)")
+    net.add_argument("--in-channels", type=int, default=None, metavar="N",
+                     help="image channels (1 grey, 3 RGB); default: the complexity report's channel count when it "
+                          "records one, else 1")
+    net.add_argument("--out-channels", type=int, default=2, metavar="N",
+                     help="output channels (classes incl. background; default: %(default)s)")
     net.add_argument("--widths", type=int, nargs="+", default=list(DEFAULT_WIDTHS), metavar="W",
                      help="the full network's stage widths (default: %(default)s)")
 
@@ -40,27 +67,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"a fitted model (JSON) or a preset: {', '.join(list_presets())}")
     model.add_argument("--lam", type=float, help="lambda of Eq. 3 (with --delta)")
     model.add_argument("--delta", type=float, help="delta of Eq. 3 (with --lam)")
-    model.add_argument("--list-presets", action="store_true", help="list the shipped degradation models and exit")
+    model.add_argument("--list-presets", action=_ListPresets, help="list the shipped degradation models and exit")
 
     constraint = parser.add_argument_group("constraint (exactly one)")
-    constraint.add_argument("--disk-budget-mb", type=float, metavar="MB", help="disk budget, MB = 10^6 bytes")
-    constraint.add_argument("--bits-per-weight", type=float, default=32, help="bits per stored weight (default: 32)")
+    constraint.add_argument("--disk-budget-mb", type=float, metavar="MB",
+                            help="disk budget, MB = 10^6 bytes, for the weights at --bits-per-weight")
     constraint.add_argument("--memory-budget-mb", type=float, metavar="MB",
                             help="main-memory budget (weights + peak feature maps; needs --input-shape)")
-    constraint.add_argument("--input-shape", type=int, nargs="+", metavar="N", help="spatial input size, e.g. 256 256")
-    constraint.add_argument("--batch", type=int, default=1)
-    constraint.add_argument("--dtype-bytes", type=int, default=4, help="bytes per value in memory (default: 4, float32)")
-    constraint.add_argument("--memory-model", choices=("exact", "paper"), default="exact",
-                            help="exact accounting solved numerically, or the paper's Eq. 7 / Eq. 14 approximation")
     constraint.add_argument("--min-relative-accuracy", type=float, metavar="FRACTION",
                             help="accuracy floor as a fraction of the full network's, e.g. 0.95")
 
+    options = parser.add_argument_group("constraint options")
+    options.add_argument("--bits-per-weight", type=float, default=32, metavar="BITS",
+                         help="bits per stored weight, for the disk size (default: 32)")
+    options.add_argument("--input-shape", type=int, nargs="+", metavar="N",
+                         help="spatial input size for the memory budget, e.g. 256 256")
+    options.add_argument("--batch", type=int, default=1, metavar="N",
+                         help="images per forward pass, for the memory budget (default: %(default)s)")
+    options.add_argument("--dtype-bytes", type=int, default=4, metavar="BYTES",
+                         help="bytes per value in memory (default: 4, float32)")
+    options.add_argument("--memory-model", choices=("exact", "paper"), default="exact",
+                         help="exact accounting solved numerically, or the paper's Eq. 7 / Eq. 14 approximation")
+    options.add_argument("--layerwise", action="store_true", help="the chosen plan uses per-stage multipliers")
+
     out = parser.add_argument_group("output")
-    out.add_argument("--layerwise", action="store_true", help="the chosen plan uses per-stage multipliers")
     out.add_argument("--full-accuracy", type=float, help="the full network's accuracy, for absolute predictions")
     out.add_argument("--json", action="store_true", help="print the chosen plan as one JSON object")
     out.add_argument("--save", metavar="FILE", help="also write the chosen plan (JSON) there")
     out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there, and a PNG beside it when matplotlib is installed")
+
+
+def _report_notes(path: str) -> tuple[int | None, list[str]]:
+    """The channel count a complexity report records (None if it records none) and warnings about it."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None, []  # complexity_from_report names the problem
+    if not isinstance(report, dict):
+        return None, []
+    settings = report.get("settings") or {}
+    notes = []
+    errors = report.get("errors") or []
+    if errors:
+        first = errors[0].get("error", errors[0]) if isinstance(errors[0], dict) else errors[0]
+        used = len(report.get("images") or []) or "the other"
+        notes.append(f"{path} lists {len(errors)} image(s) that could not be measured (first: {first}); "
+                     f"its complexity is the mean over {used} image(s) only.")
+    channels = settings.get("channels", settings.get("in_channels"))
+    if isinstance(channels, list):  # one entry per distinct channel count found
+        if len(set(channels)) > 1:
+            notes.append(f"{path}: the images have different channel counts {sorted(set(channels))}; give --in-channels.")
+            return None, notes
+        channels = channels[0] if channels else None
+    return (int(channels) if isinstance(channels, (int, float)) else None), notes
 
 
 def _degradation(args) -> tuple[DegradationModel, str]:
@@ -86,6 +145,16 @@ def _plans(args) -> tuple[CompressionPlan, CompressionPlan, DegradationModel, st
         complexity = args.complexity
     else:
         complexity = complexity_from_report(args.complexity_report, model, len(args.widths))
+        channels, notes = _report_notes(args.complexity_report)
+        for note in notes:
+            _warn(note)
+        if args.in_channels is None:
+            if channels is None:
+                _warn(f"{args.complexity_report} does not record the images' channel count: planning for 1 input "
+                      "channel (give --in-channels 3 for RGB images).")
+            args.in_channels = channels
+    if args.in_channels is None:
+        args.in_channels = 1
     common = dict(
         disk_budget_mb=args.disk_budget_mb, bits_per_weight=args.bits_per_weight, memory_budget_mb=args.memory_budget_mb,
         input_shape=args.input_shape, batch=args.batch, dtype_bytes=args.dtype_bytes,
@@ -93,9 +162,17 @@ def _plans(args) -> tuple[CompressionPlan, CompressionPlan, DegradationModel, st
         in_channels=args.in_channels, out_channels=args.out_channels, memory_model=args.memory_model,
         full_accuracy=args.full_accuracy,
     )
-    uniform = plan_compression(args.arch, complexity, model, layerwise=False, **common)
-    per_stage = plan_compression(args.arch, complexity, model, layerwise=True, **common)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. a model calibrated for another arch
+        warnings.simplefilter("always")
+        uniform = plan_compression(args.arch, complexity, model, layerwise=False, **common)
+        per_stage = plan_compression(args.arch, complexity, model, layerwise=True, **common)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        _warn(message)
     return uniform, per_stage, model, model_name
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _constraint_text(c: dict) -> str:
@@ -145,24 +222,23 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list_presets:
-        for name in list_presets():
-            m = load_degradation(name)
-            print(f"{name:24s} lambda={m.lam:<8g} delta={m.delta:<10g} {m.metric:4s} {m.measure}")
-        return 0
     try:
         uniform, per_stage, model, model_name = _plans(args)
         chosen = per_stage if args.layerwise else uniform
+        written = []
         if args.save:
-            chosen.save(args.save)
+            written.append(f"plan written to {chosen.save(args.save)}")
         if args.pareto:
-            table = pareto_table(
-                chosen.arch, chosen.complexity, model, widths=chosen.base_widths, spatial_dims=chosen.spatial_dims,
-                in_channels=chosen.in_channels, out_channels=chosen.out_channels, bits_per_weight=chosen.bits_per_weight,
-                full_accuracy=args.full_accuracy,
-            )
-            atomic_write_json(args.pareto, table)
-            plot_pareto(table, Path(args.pareto).with_suffix(".png"), title=f"{chosen.arch}: predicted accuracy vs size")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # already shown by _plans
+                table = pareto_table(
+                    chosen.arch, chosen.complexity, model, widths=chosen.base_widths, spatial_dims=chosen.spatial_dims,
+                    in_channels=chosen.in_channels, out_channels=chosen.out_channels,
+                    bits_per_weight=chosen.bits_per_weight, full_accuracy=args.full_accuracy,
+                )
+            written.append(f"Pareto table written to {atomic_write_json(args.pareto, table)}")
+            figure = plot_pareto(table, Path(args.pareto).with_suffix(".png"), title=f"{chosen.arch}: predicted accuracy vs size")
+            written[-1] += f" (plot: {figure})" if figure is not None else " (no plot: matplotlib is not installed)"
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -170,4 +246,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(chosen.to_dict()))
     else:
         print(summary(uniform, per_stage, model, model_name, args.layerwise))
+    for line in written:  # on stderr: with --json, stdout stays one JSON object
+        print(line, file=sys.stderr)
     return 0

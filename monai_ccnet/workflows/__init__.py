@@ -1,10 +1,17 @@
 """The ``ccnet_segmentation`` bundle's workflows: the shared training recipe, the calibration
 sweep, the compression pipeline, reports, plots and export. Bundle configs reach them with
-dotted paths (``monai_ccnet.workflows.CompressWorkflow``)."""
+dotted paths (``monai_ccnet.workflows.CompressWorkflow``).
+
+Imported by ``python -m monai.bundle`` (the configs import it), it installs
+:func:`monai_ccnet.errors.bundle_excepthook`: a :class:`~monai_ccnet.errors.ConfigError` (bad
+input) ends the run with one line, ``monai_ccnet: error: <cause>``, not MONAI's chained tracebacks."""
+
+from monai_ccnet.errors import ConfigError, install_bundle_excepthook
 
 from .calibrate import DEFAULT_MULTIPLIERS, CalibrationSweep, run_key
 from .common import (
-    FileBarrier,
+    RankBarrier,
+    node_context,
     build_model,
     bundle_data,
     complexity_run,
@@ -15,7 +22,7 @@ from .common import (
 )
 from .compress import CompressWorkflow
 from .export import export_network, measure_latency
-from .plots import plot_degradation
+from .plots import plot_compression, plot_degradation
 from .recipe import (
     DEFAULT_RECIPE,
     build_training,
@@ -38,7 +45,8 @@ __all__ = [
     "DEFAULT_MULTIPLIERS",
     "CalibrationSweep",
     "run_key",
-    "FileBarrier",
+    "RankBarrier",
+    "node_context",
     "build_model",
     "bundle_data",
     "complexity_run",
@@ -49,7 +57,9 @@ __all__ = [
     "CompressWorkflow",
     "export_network",
     "measure_latency",
+    "plot_compression",
     "plot_degradation",
+    "ConfigError",
     "DEFAULT_RECIPE",
     "build_training",
     "detect_in_channels",
@@ -68,3 +78,5 @@ __all__ = [
     "compress_markdown",
     "markdown_table",
 ]
+
+install_bundle_excepthook()  # only acts in `python -m monai.bundle` processes

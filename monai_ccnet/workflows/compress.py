@@ -1,39 +1,52 @@
 """The main job: complexity of a target dataset -> plan -> build -> train -> evaluate -> report -> export.
 
-1. Measure the scale-wise complexity of the target's training split (METHOD §1).
-2. Plan the widths for one constraint with a degradation model (METHOD §4): a disk budget
-   (MB + bits per weight), a main-memory budget (MB + input shape) or an accuracy floor
-   (fraction of the full network's accuracy); uniform or per stage.
-3. Build the compressed network, train it with the shared recipe, evaluate F1 / IoU on the
-   test split; with ``compare_full`` also train the full network (then the predicted absolute
-   accuracy = predicted relative accuracy x the full network's achieved accuracy).
-4. Report (JSON + Markdown: predicted vs achieved, weights, bytes, latency compressed vs full)
-   and export the compressed network (TorchScript, ONNX when installed) and the plan to
-   ``models/``.
-
-Everything that can be wrong with the configuration (data, arch, degradation, infeasible
-budget) is checked in :meth:`CompressWorkflow.plan`, before any training starts.
+1. Check the configuration: architecture, degradation model, constraint values and whether the
+   budget can be met at all (it does not depend on the images), test split. A bad value raises
+   :class:`~monai_ccnet.errors.ConfigError` before anything is measured or written.
+2. Measure the scale-wise complexity of the target's training split (METHOD §1) and plan the
+   widths for one constraint (METHOD §4): a disk budget (MB of weights, or of the exported files
+   with ``disk_budget_counts="files"``), a main-memory budget (MB of weights + feature maps for an
+   input shape) or an accuracy floor (fraction of the full network's accuracy); uniform or per stage.
+3. Build the compressed network, train it with the shared recipe, evaluate F1 / IoU on the test
+   split; with ``compare_full`` also train the full network.
+4. Report (``report.json``, ``report.md``, ``report.png``): predicted and achieved accuracy in the
+   same units (relative to the full network and absolute, whenever the full network's accuracy is
+   known: ``compare_full`` or ``full_accuracy``), what each budget counts, the planned and the
+   measured sizes (the real file sizes) against it, and separately whether the prediction and
+   the measurement meet the constraint. Export the compressed network (state dict, TorchScript,
+   ONNX when installed) and the plan to ``models/``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from monai.utils import set_determinism
 
-from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, disk_bytes, resolve_widths, total_weights
+from monai_ccnet.accounting import DEFAULT_WIDTHS, MB, check_arch, disk_bytes, resolve_widths, total_weights
+from monai_ccnet.errors import ConfigError, config_errors
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
 from .common import build_model, measure_complexity
 from .export import export_network, measure_latency
 from .recipe import detect_in_channels, make_recipe, resolve_device, train_and_evaluate
 
-__all__ = ["CompressWorkflow"]
+__all__ = ["CompressWorkflow", "CONSTRAINTS", "DISK_BUDGET_COUNTS", "EXPORT_FORMATS"]
 
 logger = logging.getLogger(__name__)
+
+#: constraint -> the key holding its value
+CONSTRAINTS = {"disk": "disk_budget_mb", "memory": "memory_budget_mb", "accuracy": "min_relative_accuracy"}
+#: what a disk budget counts: every exported file (each must fit), or the weights at bits_per_weight (the paper's count)
+DISK_BUDGET_COUNTS = ("files", "weights")
+EXPORT_FORMATS = ("torchscript", "onnx")
+_FILE_NAMES = {"state_dict": "model.pt", "torchscript": "model.ts", "onnx": "model.onnx"}
 
 
 class CompressWorkflow:
@@ -41,7 +54,7 @@ class CompressWorkflow:
 
     Args:
         data: ``{"name", "train": items, "test": items}`` (see :func:`~monai_ccnet.workflows.bundle_data`).
-        output_dir: where ``complexity.json``, ``report.json``, ``report.md``, ``models/`` go.
+        output_dir: where ``complexity.json``, ``report.json``, ``report.md``, ``report.png``, ``models/`` go.
         arch, widths: architecture and the full network's stage widths.
         degradation: a preset name (default ``"unet-f1-paper"``), a calibration JSON path, or a dict.
         constraint: which budget applies, ``"disk"``, ``"memory"`` or ``"accuracy"``; the other
@@ -49,8 +62,21 @@ class CompressWorkflow:
             None: exactly one of the three budgets must be given.
         disk_budget_mb, bits_per_weight, memory_budget_mb, input_shape, batch, min_relative_accuracy,
             layerwise: the constraint, as in :func:`monai_ccnet.planning.plan_compression`.
+        disk_budget_counts: ``"weights"`` (default, as :func:`~monai_ccnet.planning.plan_compression`):
+            the weights at ``bits_per_weight`` only (the paper's count); the report still gives
+            the file sizes and by how much they exceed the budget. ``"files"`` (the bundle's
+            default): every exported file (``model.pt``, ``model.ts``, ``model.onnx``) must fit,
+            so the planner's weight budget is lowered by what the files add (biases,
+            normalisation, TorchScript code, container); needs ``bits_per_weight`` 32, the files' precision.
+        full_accuracy: the full network's accuracy (in the degradation model's metric) when known,
+            e.g. from an earlier run: achieved accuracy is then also reported relative to it and
+            the prediction in absolute terms. ``compare_full`` measures it instead (and wins).
         compare_full: also train and evaluate the full network.
-        export: formats to write to ``models/`` (``"torchscript"``, ``"onnx"``); empty: none.
+        export: formats to write to ``models/`` besides the state dict (``"torchscript"``, ``"onnx"``); empty: none.
+        plot: write ``report.png`` (Pareto curve with the plan, budget and achieved point; needs matplotlib).
+
+    Raises:
+        ConfigError: a bad configuration value, a budget no network meets, no test split.
     """
 
     def __init__(
@@ -68,66 +94,130 @@ class CompressWorkflow:
         batch: int = 1,
         min_relative_accuracy: float | None = None,
         layerwise: bool = False,
+        disk_budget_counts: str = "weights",
+        full_accuracy: float | None = None,
         recipe: Mapping | None = None,
         device: Any = "auto",
         spatial_dims: int = 2,
         out_channels: int = 2,
         compare_full: bool = False,
-        export: Sequence[str] = ("torchscript", "onnx"),
+        export: Sequence[str] = EXPORT_FORMATS,
         complexity: Mapping | None = None,
         latency_repeats: int = 5,
         seed: int = 0,
         progress: bool = True,
+        plot: bool = True,
     ):
-        self.data = dict(data)
-        if not self.data.get("test"):
-            raise ValueError(f"dataset {self.data.get('name')!r} has no test split: compress evaluates on one.")
-        self.output_dir = Path(output_dir)
-        self.arch = check_arch(arch)
-        self.widths = list(resolve_widths(widths))
-        self.degradation = degradation
-        if constraint is not None:
-            kinds = {"disk": "disk_budget_mb", "memory": "memory_budget_mb", "accuracy": "min_relative_accuracy"}
-            if constraint not in kinds:
-                raise ValueError(f"constraint must be one of {sorted(kinds)}, got {constraint!r}.")
-            budgets = {"disk_budget_mb": disk_budget_mb, "memory_budget_mb": memory_budget_mb,
-                       "min_relative_accuracy": min_relative_accuracy}
-            if budgets[kinds[constraint]] is None:
-                raise ValueError(f"constraint {constraint!r} needs a value for {kinds[constraint]}.")
-            disk_budget_mb, memory_budget_mb, min_relative_accuracy = (
-                budgets[k] if k == kinds[constraint] else None for k in budgets
+        with config_errors():
+            self.data = dict(data)
+            if not self.data.get("test"):
+                raise ConfigError(f"dataset {self.data.get('name')!r} has no test split: compress evaluates on one.")
+            self.output_dir = Path(output_dir)
+            self.arch = check_arch(arch)
+            self.widths = list(resolve_widths(widths))
+            self.model = _load_model(degradation)
+            self.degradation_source = str(degradation) if not isinstance(degradation, Mapping) else "<dict>"
+            if constraint is not None:
+                if constraint not in CONSTRAINTS:
+                    raise ConfigError(f"constraint must be one of {sorted(CONSTRAINTS)}, got {constraint!r}.")
+                budgets = {"disk_budget_mb": disk_budget_mb, "memory_budget_mb": memory_budget_mb,
+                           "min_relative_accuracy": min_relative_accuracy}
+                if budgets[CONSTRAINTS[constraint]] is None:
+                    raise ConfigError(f"constraint {constraint!r} needs a value for {CONSTRAINTS[constraint]}.")
+                disk_budget_mb, memory_budget_mb, min_relative_accuracy = (
+                    budgets[k] if k == CONSTRAINTS[constraint] else None for k in budgets
+                )
+            self.constraint = {
+                "disk_budget_mb": _number(disk_budget_mb, "disk_budget_mb"),
+                "bits_per_weight": _number(bits_per_weight, "bits_per_weight"),
+                "memory_budget_mb": _number(memory_budget_mb, "memory_budget_mb"),
+                "input_shape": [int(s) for s in input_shape] if input_shape is not None else None,
+                "batch": int(batch),
+                "min_relative_accuracy": _number(min_relative_accuracy, "min_relative_accuracy"),
+                "layerwise": as_bool(layerwise, "layerwise"),
+            }
+            if disk_budget_counts not in DISK_BUDGET_COUNTS:
+                raise ConfigError(f"disk_budget_counts must be one of {DISK_BUDGET_COUNTS}, got {disk_budget_counts!r}.")
+            self.disk_budget_counts = disk_budget_counts
+            self.full_accuracy = _number(full_accuracy, "full_accuracy")
+            if self.full_accuracy is not None and not 0 < self.full_accuracy <= 1:
+                raise ConfigError(
+                    f"full_accuracy must be the full network's {self.model.metric} in (0, 1], got {full_accuracy!r}."
+                )
+            self.recipe = make_recipe(recipe)
+            self.device = resolve_device(device)
+            self.spatial_dims = int(spatial_dims)
+            self.out_channels = int(out_channels)
+            self.compare_full = as_bool(compare_full, "compare_full")
+            self.export = [str(f).lower() for f in (export or ())]
+            unknown = sorted(set(self.export) - set(EXPORT_FORMATS))
+            if unknown:
+                raise ConfigError(f"export: unknown format(s) {unknown}; known: {list(EXPORT_FORMATS)}.")
+            self.complexity = dict(complexity or {})
+            self.latency_repeats = int(latency_repeats)
+            self.seed = int(seed)
+            self.progress = as_bool(progress, "progress")
+            self.plot = as_bool(plot, "plot")
+            self.in_channels = detect_in_channels(self.data["train"])
+            self._check_feasible()
+
+    # ---------------------------------------------------------------------------------------
+    # planning
+
+    def _plan_for(self, complexity: Sequence[float], model, **overrides):
+        """``plan_compression`` for this configuration; the planner's warnings become log lines."""
+        from monai_ccnet.planning import plan_compression
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = plan_compression(
+                self.arch, complexity, model, widths=self.widths, spatial_dims=self.spatial_dims,
+                in_channels=self.in_channels, out_channels=self.out_channels, **{**self.constraint, **overrides},
             )
-        self.constraint = {
-            "disk_budget_mb": disk_budget_mb,
-            "bits_per_weight": bits_per_weight,
-            "memory_budget_mb": memory_budget_mb,
-            "input_shape": list(input_shape) if input_shape is not None else None,
-            "batch": int(batch),
-            "min_relative_accuracy": min_relative_accuracy,
-            "layerwise": as_bool(layerwise, "layerwise"),
-        }
-        self.recipe = make_recipe(recipe)
-        self.device = resolve_device(device)
-        self.spatial_dims = int(spatial_dims)
-        self.out_channels = int(out_channels)
-        self.compare_full = as_bool(compare_full, "compare_full")
-        self.export = [str(f).lower() for f in (export or ())]
-        self.complexity = dict(complexity or {})
-        self.latency_repeats = int(latency_repeats)
-        self.seed = int(seed)
-        self.progress = as_bool(progress, "progress")
-        self.in_channels = detect_in_channels(self.data["train"])
+        return plan, [str(w.message) for w in caught]
 
-    def plan(self):
-        """Complexity of the training split + the plan; raises on an unusable or infeasible configuration."""
-        from monai_ccnet.planning import complexity_from_report, load_degradation, plan_compression
-        from monai_ccnet.planning.degradation import DegradationModel
+    def _check_feasible(self) -> None:
+        """Can any network meet the constraint? Answered before the images are measured: the
+        smallest network's size and the constraint values do not depend on the complexity, so a
+        plan with a neutral model (the same slope at every stage) raises the planner's own errors."""
+        from monai_ccnet.planning import DegradationModel
 
-        model = self.degradation
-        if isinstance(model, Mapping):
-            model = DegradationModel.from_dict(dict(model))
-        elif not isinstance(model, DegradationModel):
-            model = load_degradation(str(model))
+        neutral = DegradationModel(lam=0.0, delta=0.1, metric=self.model.metric, measure=self.model.measure,
+                                   arch=self.model.arch)
+        _, messages = self._plan_for([0.0] * len(self.widths), neutral)
+        for message in dict.fromkeys(messages):  # e.g. "calibrated for 'unet'; planning 'ucunet' with it": once, as a log line
+            logger.warning(message)
+        if self._fit_files():  # the files have a fixed part (TorchScript code, containers): can the smallest fit?
+            sizes = self._file_sizes([1] * len(self.widths), [1, self.in_channels, *self.recipe["patch_size"]])
+            kind, largest = max(sizes.items(), key=lambda kv: kv[1])
+            if largest > self.constraint["disk_budget_mb"] * MB:
+                raise ConfigError(
+                    f"a disk budget of {self.constraint['disk_budget_mb']:g} MB cannot hold the exported files: even the "
+                    f"smallest {self.arch} (all widths 1) writes a {_FILE_NAMES[kind]} of {largest:,} bytes; raise "
+                    f"disk_budget_mb to at least {largest / MB:.4g}, export fewer formats, or set disk_budget_counts: weights "
+                    "(count the weights only)."
+                )
+
+    def _fit_files(self) -> bool:
+        """Whether the exported files must fit the disk budget (``disk_budget_counts`` "files", 32-bit weights)."""
+        if self.constraint["disk_budget_mb"] is None or self.disk_budget_counts != "files":
+            return False
+        if self.constraint["bits_per_weight"] != 32:
+            logger.warning(
+                f"disk_budget_counts 'files' needs bits_per_weight 32 (the exported files store float32), got "
+                f"{self.constraint['bits_per_weight']:g}: the budget counts the weights at that precision only."
+            )
+            return False
+        return True
+
+    def plan(self, **overrides):
+        """Complexity of the training split + the plan; raises ConfigError on an infeasible constraint.
+
+        ``overrides``: constraint keys replacing the configured ones (e.g. a lower ``disk_budget_mb``).
+        """
+        from monai_ccnet.planning import complexity_from_report
+
+        model = self.model
         measures = {"jpeg", "foreground"} if model.measure == "jb" else {model.measure}
         report = measure_complexity(
             self.data["train"],
@@ -136,20 +226,55 @@ class CompressWorkflow:
             progress=self.progress,
             **{"measures": sorted(measures), **self.complexity},
         )
-        complexity = complexity_from_report(report.to_dict(), model, len(self.widths))
-        plan = plan_compression(
-            self.arch,
-            complexity,
-            model,
-            widths=self.widths,
-            spatial_dims=self.spatial_dims,
-            in_channels=self.in_channels,
-            out_channels=self.out_channels,
-            **self.constraint,
-        )
-        if not plan.satisfied:
-            raise ValueError(f"infeasible constraint {plan.constraint}: the closest plan {plan.widths} does not meet it.")
+        with config_errors():
+            complexity = complexity_from_report(report.to_dict(), model, len(self.widths))
+            plan, _ = self._plan_for(complexity, model, **overrides)  # warnings were logged by _check_feasible
+            if not plan.satisfied:
+                raise ConfigError(
+                    f"infeasible constraint {plan.constraint}: the closest plan {plan.widths} does not meet it."
+                )
         return plan, model
+
+    def _files_fit(self, plan, shape: Sequence[int]):
+        """For ``disk_budget_counts="files"``: the largest weight budget whose plan's exported files
+        all fit the disk budget (a search: the files add a part that grows with the widths, e.g.
+        TorchScript's code, and a fixed part). Returns (plan, file sizes)."""
+        budget_mb = self.constraint["disk_budget_mb"]
+        sizes = self._file_sizes(plan.widths, shape)
+        excess = max(sizes.values()) - budget_mb * MB
+        if excess <= 0:
+            return plan, sizes
+        smallest = total_weights(self.arch, [1] * len(self.widths), self.spatial_dims, self.in_channels, self.out_channels)
+        lo = disk_bytes(smallest, 32) / MB  # its files fit (checked by _check_feasible)
+        hi = plan.disk_bytes / MB           # these weights' files do not
+        best = None
+        guess = hi - excess / MB
+        for step in range(24):  # stops when the bracket is 0.1 % of the budget wide
+            if hi - lo <= 1e-3 * budget_mb:
+                break
+            t = guess if lo < guess < hi and step % 3 < 2 else (lo + hi) / 2  # every third step bisects
+            candidate, _ = self.plan(disk_budget_mb=t)
+            candidate_sizes = self._file_sizes(candidate.widths, shape)
+            excess = max(candidate_sizes.values()) - budget_mb * MB
+            if excess <= 0:
+                best, lo = (candidate, candidate_sizes), t
+                guess = t - excess / MB  # room left: try that much more
+            else:
+                hi = min(t, candidate.disk_bytes / MB)
+                guess = hi - excess / MB
+        if best is None:
+            candidate, _ = self.plan(disk_budget_mb=lo)
+            best = (candidate, self._file_sizes(candidate.widths, shape))
+        return best
+
+    def _file_sizes(self, widths: Sequence[int], shape: Sequence[int]) -> dict[str, int]:
+        """Bytes of each exported file for an (untrained: same size) network of ``widths``."""
+        with tempfile.TemporaryDirectory() as folder:
+            files = export_network(self._network(widths), shape, folder, formats=self.export)
+            return {kind: os.path.getsize(path) for kind, path in files.items()}
+
+    # ---------------------------------------------------------------------------------------
+    # training and measuring
 
     def _network(self, widths: Sequence[int]):
         set_determinism(seed=self.seed)
@@ -183,8 +308,11 @@ class CompressWorkflow:
 
     def run(self) -> dict:
         """Plan, train, evaluate, report, export; returns the report dict (also on disk)."""
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        plan, model = self.plan()  # every configuration error surfaces here, before training
+        shape = [1, self.in_channels, *self.recipe["patch_size"]]
+        plan, model = self.plan()
+        fit_files = self._fit_files()
+        if fit_files:
+            plan, _ = self._files_fit(plan, shape)
         logger.info(
             f"plan: widths {plan.widths}, {plan.weights} weights, predicted relative {model.metric} "
             f"{plan.predicted_relative_accuracy:.4f} ({plan.constraint['kind']} constraint)"
@@ -202,43 +330,20 @@ class CompressWorkflow:
             full_info.update(self._train(full_network, "full"))
         del full_network
 
-        metric = model.metric
-        rel = plan.predicted_relative_accuracy
-        predicted = {"relative_accuracy": rel, "metric": metric}
-        if full_info.get(metric) is not None:
-            predicted[metric] = rel * full_info[metric]
-            compressed_info[f"relative_{metric}"] = compressed_info[metric] / full_info[metric] if full_info[metric] > 0 else None
-        report = {
-            "dataset": self.data.get("name"),
-            "arch": self.arch,
-            "constraint": plan.constraint,
-            "satisfied": plan.satisfied,
-            "layerwise": plan.layerwise,
-            "complexity": plan.complexity,
-            "degradation": {
-                "metric": model.metric,
-                "measure": model.measure,
-                "lam": model.lam,
-                "delta": model.delta,
-                "source": str(self.degradation) if not isinstance(self.degradation, Mapping) else "<dict>",
-            },
-            "predicted": predicted,
-            "compressed": compressed_info,
-            "full": full_info,
-            "compression": {
-                "weights_ratio": full_info["weights"] / compressed_info["weights"],
-                "speedup": full_info["latency_ms"] / compressed_info["latency_ms"] if compressed_info["latency_ms"] > 0 else None,
-            },
-            "recipe": self.recipe,
-            "device": str(self.device),
-            "files": {"plan": str(models_dir / "plan.json")},
-        }
-        if self.export:
-            shape = [1, self.in_channels, *self.recipe["patch_size"]]
-            report["files"].update(export_network(compressed, shape, models_dir, formats=self.export))
+        files = {"plan": str(models_dir / "plan.json")}
+        files.update(export_network(compressed, shape, models_dir, formats=self.export))
+        sizes = {kind: os.path.getsize(path) for kind, path in files.items() if kind in _FILE_NAMES}
+        report = self._report(plan, model, compressed_info, full_info, files, sizes, fit_files)
+
         report_file = self.output_dir / "report.json"
         report["files"]["report"] = str(report_file)
         report["files"]["markdown"] = str(self.output_dir / "report.md")
+        if self.plot:
+            from .plots import plot_compression
+
+            figure = plot_compression(report, self._pareto(plan, model), self.output_dir / "report.png")
+            if figure is not None:
+                report["files"]["plot"] = str(figure)
         atomic_write_json(report_file, _finite(report))
 
         from .reports import compress_markdown
@@ -246,6 +351,141 @@ class CompressWorkflow:
         atomic_write_text(self.output_dir / "report.md", compress_markdown(report))
         print(f"compress report: {report_file} (Markdown: {self.output_dir / 'report.md'})")
         return report
+
+    # ---------------------------------------------------------------------------------------
+    # the report
+
+    def _pareto(self, plan, model) -> list[dict]:
+        from monai_ccnet.planning import pareto_table
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an arch / model mismatch was logged once by _check_feasible
+            return pareto_table(
+                self.arch, plan.complexity, model, widths=self.widths, spatial_dims=self.spatial_dims,
+                in_channels=self.in_channels, out_channels=self.out_channels, bits_per_weight=plan.bits_per_weight,
+            )
+
+    def _reference(self, full_info: Mapping) -> dict:
+        """The full network's accuracy and where it comes from (None when unknown)."""
+        metric = self.model.metric
+        if full_info.get(metric) is not None:
+            if self.full_accuracy is not None:
+                logger.info(f"compare_full measured the full network's {metric}; full_accuracy {self.full_accuracy} is not used.")
+            return {"accuracy": full_info[metric], "source": "compare_full: the full network trained and tested here"}
+        if self.full_accuracy is not None:
+            return {"accuracy": self.full_accuracy, "source": "full_accuracy (given in the configuration)"}
+        return {"accuracy": None, "source": None}
+
+    def _report(self, plan, model, comp: dict, full: dict, files: dict, sizes: dict, fit_files: bool) -> dict:
+        metric = model.metric
+        reference = self._reference(full)
+        full_acc = reference["accuracy"]
+        rel = plan.predicted_relative_accuracy
+        predicted = {"metric": metric, "relative_accuracy": rel, metric: rel * full_acc if full_acc else None}
+        comp[f"relative_{metric}"] = comp[metric] / full_acc if full_acc else None
+        c = plan.constraint
+        prediction, measurement = [], []
+        if c["kind"] == "disk":
+            budget_mb = self.constraint["disk_budget_mb"]
+            counts = (
+                "every exported file (model.pt, model.ts, model.onnx as written)" if fit_files
+                else f"the weights only, at {plan.bits_per_weight:g} bits per weight (biases, normalisation and the "
+                     "file container are not counted)"
+            )
+            budget = {"kind": "disk", "value_mb": budget_mb, "counts": counts,
+                      "disk_budget_counts": "files" if fit_files else "weights",
+                      "planned_weights_mb": c["value"], "bits_per_weight": plan.bits_per_weight}
+            prediction.append(_check(f"weights at {plan.bits_per_weight:g} bits/weight", plan.disk_bytes / MB, budget_mb, "MB"))
+            for kind, size in sizes.items():
+                measurement.append(_check(f"file models/{_FILE_NAMES[kind]}", size / MB, budget_mb, "MB"))
+        elif c["kind"] == "memory":
+            budget = {"kind": "memory", "value_mb": c["value"],
+                      "counts": (f"weights + the peak live feature maps of one forward pass for input "
+                                 f"{c['input_shape']} x batch {c['batch']} at {c['dtype_bytes']} bytes per value "
+                                 f"({c['memory_model']} accounting)")}
+            prediction.append(_check("main memory (accounting)", plan.memory_bytes / MB, c["value"], "MB"))
+            measurement.append({"what": "main memory", "value": None, "limit": c["value"], "unit": "MB", "met": None,
+                                "note": "not measured by this run (the accounting is checked against torch in docs/networks.md)"})
+            for kind, size in sizes.items():
+                measurement.append({"what": f"file models/{_FILE_NAMES[kind]}", "value": size / MB, "limit": None,
+                                    "unit": "MB", "met": None, "note": "size only (a memory budget)"})
+        else:
+            floor = c["value"]
+            budget = {"kind": "accuracy", "value": floor,
+                      "counts": f"test-split {metric} of the compressed network / the full network's"}
+            prediction.append(_check(f"relative {metric}", rel, floor, "", at_least=True))
+            if full_acc:
+                measurement.append(_check(f"relative {metric}", comp[f"relative_{metric}"], floor, "", at_least=True))
+            else:
+                measurement.append({"what": f"relative {metric}", "value": None, "limit": floor, "compare": ">=", "unit": "", "met": None,
+                                    "note": "the full network's accuracy is unknown"})
+        judged = None
+        if not full_acc:
+            name = {"f1": "F1", "iou": "IoU"}.get(metric, metric)
+            judged = (
+                f"The prediction cannot be checked: the full network's {name} is unknown, so the achieved {name} "
+                f"{comp[metric]:.4g} cannot be put relative to it (nor the predicted relative {name} {rel:.4g} made "
+                f"absolute). Set full_accuracy: <the full network's {name}> or compare_full: true."
+            )
+        return {
+            "dataset": self.data.get("name"),
+            "arch": self.arch,
+            "constraint": c,
+            "budget": budget,
+            "satisfied": plan.satisfied,
+            "checks": {"prediction": prediction, "measurement": measurement},
+            "layerwise": plan.layerwise,
+            "complexity": plan.complexity,
+            "degradation": {"metric": metric, "measure": model.measure, "lam": model.lam, "delta": model.delta,
+                            "arch": model.arch, "source": self.degradation_source},
+            "reference": reference,
+            "predicted": predicted,
+            "achieved": {metric: comp[metric], f"relative_{metric}": comp[f"relative_{metric}"]},
+            "cannot_judge": judged,
+            "compressed": comp,
+            "full": full,
+            "compression": {
+                "weights_ratio": full["weights"] / comp["weights"],
+                "speedup": full["latency_ms"] / comp["latency_ms"] if comp["latency_ms"] > 0 else None,
+            },
+            "recipe": self.recipe,
+            "device": str(self.device),
+            "files": files,
+            "file_bytes": {_FILE_NAMES[k]: v for k, v in sizes.items()},
+        }
+
+
+def _check(what: str, value: float, limit: float, unit: str, at_least: bool = False) -> dict:
+    met = value >= limit if at_least else value <= limit
+    out = {"what": what, "value": value, "limit": limit, "compare": ">=" if at_least else "<=", "unit": unit, "met": bool(met)}
+    if not met and not at_least:
+        out["over"] = value - limit
+    elif not met:
+        out["short"] = limit - value
+    return out
+
+
+def _number(value, name: str) -> float | None:
+    """A configuration number (command-line overrides may arrive as text); None stays None."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}.")
+    return number
+
+
+def _load_model(degradation):
+    from monai_ccnet.planning import DegradationModel, load_degradation
+
+    if isinstance(degradation, DegradationModel):
+        return degradation
+    if isinstance(degradation, Mapping):
+        return DegradationModel.from_dict(dict(degradation))
+    return load_degradation(str(degradation))
 
 
 def _finite(obj):

@@ -1,8 +1,12 @@
-"""Calibration plots in the style of the paper's Fig. 6 (matplotlib, optional extra ``plot``).
+"""The workflows' figures (matplotlib, optional extra ``plot``), drawn on ``matplotlib.figure.Figure``
+objects: no pyplot backend is chosen or changed, so they work headless and inside notebooks.
 
-Left: relative accuracy A_alpha / A_1 against log10(#weights), one colour per dataset, with each
-dataset's least-squares line. Right: the per-dataset slopes against complexity with the fitted
-Eq. 3 line ``slope = lambda * C + delta`` and lambda, delta, R^2 in the legend.
+- :func:`plot_degradation`, calibration in the style of the paper's Fig. 6. Left: relative
+  accuracy A_alpha / A_1 against log10(#weights), one colour per dataset, with each dataset's
+  least-squares line. Right: the per-dataset slopes against complexity with the fitted Eq. 3 line
+  ``slope = lambda * C + delta`` and lambda, delta, R^2 in the legend.
+- :func:`plot_compression`, the compress report's figure: the predicted Pareto curves (uniform and
+  per-stage) with the chosen plan, the budget or accuracy floor and the achieved point.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from monai_ccnet.utils import optional_import, save_figure
 
-__all__ = ["plot_degradation"]
+__all__ = ["plot_degradation", "plot_compression"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +31,15 @@ def plot_degradation(records: Sequence[dict], model, path: str | os.PathLike) ->
 
     Returns the path, or None (with a log line) when matplotlib is not installed.
     """
-    matplotlib = optional_import("matplotlib")
-    if matplotlib is None:
-        logger.info("matplotlib not installed (pip install 'monai_ccnet[plot]'): skipping the calibration plot.")
+    fig = _figure((11, 4.2), "the calibration plot")
+    if fig is None:
         return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     metric = model.metric
     fits = {d["dataset"]: d for d in model.datasets}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    left, right = fig.subplots(1, 2)
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for n, (name, fit) in enumerate(sorted(fits.items(), key=lambda kv: kv[1]["complexity"])):
         colour = colours[n % len(colours)]
         runs = [r for r in records if str(r["dataset"]) == name]
@@ -62,4 +64,65 @@ def plot_degradation(records: Sequence[dict], model, path: str | os.PathLike) ->
     right.set_title("Eq. 3: slope = lambda * C + delta")
     right.legend(fontsize=8)
     right.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def _figure(size: tuple, what: str):
+    """A pyplot-free figure, or None (with a log line) without matplotlib."""
+    if optional_import("matplotlib") is None:
+        logger.info(f"matplotlib not installed (pip install 'monai_ccnet[plot]'): skipping {what}.")
+        return None
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size)
+
+
+def plot_compression(report: Mapping, pareto: Sequence[dict], path: str | os.PathLike) -> Path | None:
+    """The compress report's figure: predicted relative accuracy against log10(#weights).
+
+    ``pareto`` is :func:`monai_ccnet.planning.pareto_table`'s rows (uniform and per-stage curves);
+    ``report`` the compress report (``report.json``'s content): it marks the chosen plan, the disk
+    budget (as weights at the plan's bits per weight) or the accuracy floor, and the achieved point
+    (achieved relative accuracy, when the full network's accuracy is known). Returns the path, or
+    None without matplotlib.
+    """
+    fig = _figure((6.4, 4.4), "the compression plot")
+    if fig is None:
+        return None
+    ax = fig.subplots()
+    metric = report["predicted"]["metric"]
+    for kind, style, label in (("uniform", "o-", "uniform (predicted)"), ("layerwise", "s--", "per stage (predicted)")):
+        points = sorted((r["log10_weights"], r["predicted_relative_accuracy"]) for r in pareto if r["kind"] == kind)
+        if points:
+            ax.plot(*zip(*points), style, markersize=3, lw=1, label=label)
+    comp = report["compressed"]
+    x = math.log10(comp["weights"])
+    ax.plot([x], [report["predicted"]["relative_accuracy"]], "k*", markersize=13, label="chosen plan (predicted)")
+    achieved = comp.get(f"relative_{metric}")
+    if achieved is not None:
+        ax.plot([x], [achieved], "rD", markersize=8, label="achieved (measured)")
+        ax.plot([x, x], [report["predicted"]["relative_accuracy"], achieved], "r:", lw=1)
+    else:
+        ax.annotate("achieved: not placed (full network's accuracy unknown)", (x, report["predicted"]["relative_accuracy"]),
+                    xytext=(-8, -14), textcoords="offset points", fontsize=7, ha="right")
+    c = report["constraint"]
+    budget = report.get("budget", {})
+    if c["kind"] == "disk":
+        bits = c.get("bits_per_weight", 32)
+        budget_weights = budget.get("value_mb", c["value"]) * 1e6 * 8 / bits
+        ax.axvline(math.log10(budget_weights), color="grey", ls="--", lw=1,
+                   label=f"disk budget {budget.get('value_mb', c['value']):g} MB ({bits:g}-bit weights)")
+        planned = budget.get("planned_weights_mb")
+        if planned is not None and planned < budget.get("value_mb", planned):
+            ax.axvline(math.log10(planned * 1e6 * 8 / bits), color="grey", ls=":", lw=1,
+                       label=f"weights budget so the files fit ({planned:.4g} MB)")
+    elif c["kind"] == "accuracy":
+        ax.axhline(c["value"], color="grey", ls="--", lw=1, label=f"floor {c['value']:g}")
+    else:  # a memory budget has no fixed weight count: the plan marks where it lands
+        ax.set_title(f"memory budget {c['value']:g} MB for input {c['input_shape']}", fontsize=8, loc="right")
+    ax.set_xlabel("log10(#weights)")
+    ax.set_ylabel(f"relative {metric.upper()}  (A / A_full)")
+    ax.set_title(f"{report['arch']} on {report['dataset']}", loc="left")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)

@@ -44,40 +44,102 @@ def calibration_markdown(records: Sequence[dict], models: Mapping, ranking: Mapp
     return "\n".join(parts)
 
 
+def _met(check: Mapping) -> str:
+    if check.get("met") is None:
+        return "not judged" + (f" ({check['note']})" if check.get("note") else "")
+    if check["met"]:
+        return "yes"
+    unit = f" {check['unit']}" if check.get("unit") else ""
+    if "over" in check:
+        return f"**no**: {_fmt(check['over'])}{unit} over"
+    return f"**no**: {_fmt(check['short'])}{unit} short"
+
+
 def compress_markdown(report: Mapping) -> str:
-    """Predicted vs achieved accuracy, size and latency of the compressed and full networks."""
+    """Whether the constraint is met (by the prediction, by the measurement), predicted vs achieved
+    accuracy in the same units, what the budget counts, sizes and latency of both networks."""
     comp, full, pred = report["compressed"], report["full"], report["predicted"]
     metric = pred["metric"]
     c = report["constraint"]
+    # reports written before budgets said what they count have only the constraint
+    budget = report.get("budget") or {"kind": c["kind"], "value": c["value"], "value_mb": c["value"], "counts": "-"}
+    name = {"f1": "F1", "iou": "IoU"}.get(metric, metric)
+    if budget["kind"] == "accuracy":
+        goal = f"relative {name} >= {_fmt(budget['value'])} (counted: {budget['counts']})"
+    else:
+        goal = f"{budget['kind']} <= {_fmt(budget['value_mb'])} MB, counting {budget['counts']}"
     lines = [
         f"# Compression report: {report['arch']} on {report['dataset']}",
         "",
-        f"Constraint: {c['kind']} = {c['value']} {c.get('unit', '')} ({'per stage' if report['layerwise'] else 'uniform'}); "
-        f"satisfied: {report['satisfied']}.",
-        f"Degradation model: {report['degradation']['source']} ({metric}, measure {report['degradation']['measure']}, "
-        f"lambda {_fmt(report['degradation']['lam'])}, delta {_fmt(report['degradation']['delta'])}).",
-        f"Complexity per stage: {_fmt(report['complexity'])}.",
+        f"**Goal**: {goal}.",
+        f"**Plan** ({'per stage' if report['layerwise'] else 'uniform'}): widths {_fmt(comp['widths'])}, "
+        f"{comp['weights']:,} weights, {_fmt(report['compression']['weights_ratio'])}x fewer than the full "
+        f"{_fmt(full['widths'])} ({full['weights']:,}).",
+    ]
+    if budget.get("disk_budget_counts") == "files" and budget["planned_weights_mb"] < budget["value_mb"]:
+        lines.append(
+            f"The planner's weight budget was lowered to {_fmt(budget['planned_weights_mb'])} MB so that every exported "
+            "file fits (the files add biases, normalisation and their container to the weights)."
+        )
+    rows = [[check["what"], by, _value(check), _limit(check), _met(check)]
+            for by in ("prediction", "measurement") for check in report.get("checks", {}).get(by, [])]
+    lines += [
+        "",
+        "## Is the constraint met?",
+        "",
+        "The prediction is the planner's count for the planned widths; the measurement is what this run "
+        "wrote or scored.",
+        "",
+        markdown_table(["quantity", "by", "value", "limit", "met"], rows),
+        "",
+        f"## Accuracy ({name} on the test split)",
         "",
         markdown_table(
-            ["network", "widths", "weights", "disk MB", "latency ms", "F1", "IoU"],
-            [
-                ["compressed", comp["widths"], comp["weights"], comp["disk_bytes"] / 1e6, comp["latency_ms"], comp.get("f1"), comp.get("iou")],
-                ["full", full["widths"], full["weights"], full["disk_bytes"] / 1e6, full["latency_ms"], full.get("f1"), full.get("iou")],
-            ],
-        ),
-        "",
-        markdown_table(
-            ["", f"relative {metric}", metric],
+            ["", "relative to the full network", f"absolute {name}"],
             [
                 ["predicted", pred["relative_accuracy"], pred.get(metric)],
                 ["achieved", comp.get(f"relative_{metric}"), comp.get(metric)],
             ],
         ),
         "",
-        f"Weights: {_fmt(report['compression']['weights_ratio'])}x fewer; latency: {_fmt(report['compression']['speedup'])}x "
-        f"faster ({comp['latency_input']} on {report['device']}).",
     ]
-    if full.get(metric) is None:
-        lines.append("The absolute prediction needs the full network's accuracy: set `compare_full: true`.")
-    lines += ["", "Files:", ""] + [f"- {k}: `{v}`" for k, v in report["files"].items()]
+    reference = report.get("reference") or {}
+    if reference.get("accuracy") is not None:
+        lines.append(f"Full network's {name}: {_fmt(reference['accuracy'])} ({reference['source']}).")
+    if report.get("cannot_judge"):
+        lines.append(report["cannot_judge"])
+    lines += [
+        "",
+        "## Size and speed",
+        "",
+        markdown_table(
+            ["network", "widths", "weights", f"weights MB @ {_fmt(c.get('bits_per_weight', 32))} bit", "latency ms", "F1", "IoU"],
+            [
+                ["compressed", comp["widths"], comp["weights"], comp["disk_bytes"] / 1e6, comp["latency_ms"], comp.get("f1"), comp.get("iou")],
+                ["full", full["widths"], full["weights"], full["disk_bytes"] / 1e6, full["latency_ms"], full.get("f1"), full.get("iou")],
+            ],
+        ),
+        "",
+        f"Latency: {_fmt(report['compression']['speedup'])}x faster ({comp['latency_input']} on {report['device']}).",
+        f"Degradation model: {report['degradation']['source']} ({metric}, measure {report['degradation']['measure']}, "
+        f"lambda {_fmt(report['degradation']['lam'])}, delta {_fmt(report['degradation']['delta'])}).",
+        f"Complexity per stage: {_fmt(report['complexity'])}.",
+        "",
+        "## Files",
+        "",
+    ]
+    sizes = report.get("file_bytes", {})
+    for key, path in report["files"].items():
+        size = sizes.get(path.rsplit("/", 1)[-1]) if key in ("state_dict", "torchscript", "onnx") else None
+        lines.append(f"- {key}: `{path}`" + (f" ({size:,} bytes)" if size is not None else ""))
     return "\n".join(lines) + "\n"
+
+
+def _value(check: Mapping) -> str:
+    return "-" if check.get("value") is None else f"{_fmt(check['value'])} {check.get('unit', '')}".strip()
+
+
+def _limit(check: Mapping) -> str:
+    if check.get("limit") is None:
+        return "-"
+    return f"{check.get('compare', '<=')} {_fmt(check['limit'])} {check.get('unit', '')}".strip()
