@@ -4,7 +4,6 @@ checks, reports, plots, and the bundle's configs and metadata."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -16,7 +15,6 @@ pytest.importorskip("monai")
 from monai_ccnet.data.synthetic import make_synthetic_dataset  # noqa: E402
 from monai_ccnet.workflows import (  # noqa: E402
     CompressWorkflow,
-    FileBarrier,
     bundle_data,
     compress_markdown,
     make_recipe,
@@ -71,30 +69,6 @@ def test_run_keys_are_unique_file_names():
     keys = {run_key(d, m, s) for d in ("a b", "c/d") for m in (1, 0.25, 1 / 64) for s in (0, 1)}
     assert len(keys) == 12 and all("/" not in k and " " not in k for k in keys)
     assert run_key("cells", 0.0625, 1) == "cells__m0.0625__s1"
-
-
-def test_file_barrier_waits_for_every_rank(tmp_path):
-    world, results = 3, {}
-
-    def rank(r):
-        barrier = FileBarrier(tmp_path, r, world, timeout_s=30, poll_s=0.02)
-        barrier.clear()
-        barrier.open()
-        results[r] = barrier.wait("done", payload=r * 10)
-
-    threads = [threading.Thread(target=rank, args=(r,)) for r in range(world)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert results == {r: [0, 10, 20] for r in range(world)}
-
-
-def test_file_barrier_times_out_with_a_clear_error(tmp_path):
-    barrier = FileBarrier(tmp_path, 0, 2, timeout_s=0.2, poll_s=0.05)
-    barrier.open()
-    with pytest.raises(TimeoutError, match="all 2 ranks to finish 'done'"):
-        barrier.wait("done")
 
 
 @pytest.fixture

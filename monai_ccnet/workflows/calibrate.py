@@ -1,4 +1,4 @@
-"""The calibration sweep (METHOD §3): datasets x multipliers x seeds, then (lambda, delta).
+"""The calibration sweep (docs/method.md §3): datasets x multipliers x seeds, then (lambda, delta).
 
 Every (dataset, multiplier, seed) run trains the architecture with the shared recipe
 (:mod:`monai_ccnet.workflows.recipe`), scores F1 and IoU on the dataset's test split, and is
@@ -7,9 +7,11 @@ command skips runs whose file exists, so a crash or kill loses at most the run i
 
 Under ``torchrun`` the runs are sharded across ranks (rank ``r`` takes ``runs[r::world]``; one
 GPU each, or CPU processes); rank 0 fits once every rank is done. The ranks coordinate through
-files in ``<output_dir>/ranks`` rather than a process group, because inside a process group
-MONAI's metrics all-gather across ranks (each rank would score the others' networks). The fit writes the calibration records
-(the planner's input format), the F1 and IoU degradation models, the ranking of the candidate
+a ``TCPStore`` (:class:`~monai_ccnet.workflows.common.RankBarrier`) rather than a process group,
+because inside a process group MONAI's metrics all-gather across ranks (each rank would score
+the others' networks). On one CPU node, ``workers`` one-thread processes do the same without
+torchrun. The fit writes the calibration records (the planner's input format), the F1 and IoU
+degradation models in both forms with their held-out check, the ranking of the candidate
 complexity measures by R^2 (the paper's Fig. 2 question) and plots in the style of Fig. 6.
 """
 
@@ -27,9 +29,10 @@ from typing import Any, Mapping, Sequence
 from monai.utils import set_determinism
 
 from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, resolve_widths, total_weights
+from monai_ccnet.planning.degradation import component_measures
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
-from .common import FileBarrier, build_model, measure_complexity, shard_context
+from .common import RankBarrier, build_model, measure_complexity, shard_context
 from .recipe import detect_in_channels, make_recipe, train_and_evaluate
 
 __all__ = ["DEFAULT_MULTIPLIERS", "run_key", "CalibrationSweep"]
@@ -193,7 +196,7 @@ class CalibrationSweep:
         """Refuse, before any training, datasets that the fit could not separate: every dataset
         with the same input-scale complexity of a fitted measure (JB: of both J and B)."""
         for measure in sorted(set(self.fit_measures.values())):
-            parts = ["jpeg", "foreground"] if measure == "jb" else [measure]
+            parts = list(component_measures(measure))
             values = {p: {name: c[p][0] for name, c in complexity.items() if p in c} for p in parts}
             if all(len(v) == len(complexity) and len(set(v.values())) == 1 for v in values.values()):
                 raise ValueError(
@@ -240,8 +243,7 @@ class CalibrationSweep:
         """
         rank, world = shard_context()
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        ranks = FileBarrier(self.output_dir / "ranks", rank, world)
-        ranks.clear()
+        ranks = RankBarrier(rank, world, name=str(self.output_dir.resolve()))
         if rank == 0:  # before the other ranks start (they wait in ranks.open())
             # half-written results of a killed run (atomic writes never leave a partial .json)
             for stale in (self.output_dir / "runs").glob(".*.tmp"):
@@ -263,6 +265,7 @@ class CalibrationSweep:
             todo = todo[: self.max_new_runs]
         trained = self._train_all(todo, complexity, channels, rank)
         ranks.wait("trained", {"trained": trained, "skipped": skipped})
+        ranks.close()
         summary: dict[str, Any] = {"status": "incomplete", "rank": rank, "trained": trained, "skipped": skipped}
         if rank != 0:
             return summary

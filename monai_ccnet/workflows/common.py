@@ -22,7 +22,6 @@ __all__ = [
     "shard_context",
     "node_context",
     "RankBarrier",
-    "FileBarrier",
     "model_widths",
     "save_metrics",
     "complexity_run",
@@ -351,17 +350,6 @@ class RankBarrier:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class FileBarrier(RankBarrier):
-    """The barrier under the constructor ``workflows/calibrate.py`` still calls: ``folder`` only
-    names it (no files are written) and :meth:`clear` has nothing to remove. Use :class:`RankBarrier`."""
-
-    def __init__(self, folder: str | os.PathLike, rank: int, world: int, timeout_s: float | None = None):
-        super().__init__(rank, world, name=os.path.abspath(os.fspath(folder)), timeout_s=timeout_s)
-
-    def clear(self) -> None:
-        """Nothing to remove: the store of an earlier launch is gone with it."""
 
 
 def model_widths(

@@ -162,7 +162,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` / ``"auto"``: the GPU of this process (``LOCAL_RANK`` under torchrun) if any, else CPU."""
     if device is None or str(device) == "auto":
         if torch.cuda.is_available():
-            return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+            from .common import node_context
+
+            return torch.device(f"cuda:{node_context()[0]}")
         return torch.device("cpu")
     return torch.device(device)
 
@@ -384,7 +386,9 @@ def apply_num_threads(setting: int | str | None = "auto") -> int:
         # a calibration worker process: its parent already shared the cores out
         threads, why = int(os.environ["MONAI_CCNET_WORKER_THREADS"]), "worker process share"
     elif setting == "auto":
-        local_world = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+        from .common import node_context
+
+        local_world = max(1, node_context()[1])
         threads = max(1, free_cores() // local_world)
         why = f"auto: {free_cores()} free core(s), {local_world} process(es) on this node"
     else:
