@@ -45,3 +45,11 @@ def saturating_records(datasets=SATURATING_COMPLEXITY, beta=0.3, kappa=1.0, mu=4
                 records.append({"dataset": name, "complexity": {"jpeg": [c, c / 2]}, "multiplier": m, "widths": widths,
                                 "weights": weights, "seed": s, "f1": 0.8 * r + rng.normal(0, noise), "iou": 0.5})
     return records
+
+
+def textured(h=48, w=40, channels=3, seed=0) -> np.ndarray:
+    """Channel-first uint8 image: a smooth gradient plus noise (compresses, but not to nothing)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    base = (yy * 3 + xx * 2)[None].repeat(channels, 0) + rng.integers(0, 60, (channels, h, w))
+    return np.clip(base, 0, 255).astype(np.uint8)

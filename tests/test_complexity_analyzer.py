@@ -12,7 +12,7 @@ from PIL import Image
 from monai_ccnet.__main__ import main
 from monai_ccnet.complexity import ComplexityError, ComplexityReport, analyze_dataset, check_items, jb, jpeg_complexity
 from monai_ccnet.data import find_pairs
-from tests.test_complexity_measures import textured
+from tests.conftest import textured
 
 
 def write_pair(folder, name, image, label=None, fmt="png"):

@@ -25,6 +25,8 @@ from monai_ccnet.complexity import (
     signal_energy,
 )
 from monai_ccnet.data import load_dataset_dir
+
+from tests.conftest import textured
 from tests.conftest import SHARED_DATASETS, shared_dataset
 
 
@@ -32,14 +34,6 @@ def pillow_jpeg_bytes(image: Image.Image, quality: int = 25) -> int:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return len(buffer.getvalue())
-
-
-def textured(h=48, w=40, channels=3, seed=0) -> np.ndarray:
-    """Channel-first uint8 image: a smooth gradient plus noise (compresses, but not to nothing)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w]
-    base = (yy * 3 + xx * 2)[None].repeat(channels, 0) + rng.integers(0, 60, (channels, h, w))
-    return np.clip(base, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("channels,mode", [(1, "L"), (3, "RGB")])

@@ -26,7 +26,7 @@ from monai_ccnet.complexity import (
     foreground_density,
     scalewise_jpeg_complexity,
 )
-from tests.test_complexity_measures import textured
+from tests.conftest import textured
 
 
 @pytest.fixture

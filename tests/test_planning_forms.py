@@ -12,8 +12,8 @@ from monai_ccnet.planning import DegradationModel, fit_degradation, load_degrada
 from monai_ccnet.planning.forms import fit_saturating, robust_curves, saturating_relative_accuracy
 from monai_ccnet.planning.validation import leave_one_dataset_out
 
-from .conftest import SATURATING_COMPLEXITY as COMPLEXITY
-from .conftest import saturating_records
+from tests.conftest import SATURATING_COMPLEXITY as COMPLEXITY
+from tests.conftest import saturating_records
 
 BASE = [16, 32, 64, 128, 256]
 

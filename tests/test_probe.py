@@ -12,7 +12,7 @@ from monai_ccnet.data import make_synthetic_dataset
 from monai_ccnet.planning import fit_degradation, load_degradation, plan_compression
 from monai_ccnet.planning.forms import saturating_relative_accuracy
 
-from .conftest import saturating_records
+from tests.conftest import saturating_records
 
 BASE = [16, 32, 64, 128, 256]
 
