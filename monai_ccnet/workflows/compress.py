@@ -187,7 +187,8 @@ class CompressWorkflow:
         _, messages = self._plan_for([0.0] * len(self.widths), neutral)
         for message in dict.fromkeys(messages):  # e.g. "calibrated for 'unet'; planning 'ucunet' with it": once, as a log line
             logger.warning(message)
-        if self._fit_files():  # the files have a fixed part (TorchScript code, containers): can the smallest fit?
+        self.fit_files = self._fit_files()
+        if self.fit_files:  # the files have a fixed part (TorchScript code, containers): can the smallest fit?
             sizes = self._file_sizes([1] * len(self.widths), [1, self.in_channels, *self.recipe["patch_size"]])
             kind, largest = max(sizes.items(), key=lambda kv: kv[1])
             if largest > self.constraint["disk_budget_mb"] * MB:
@@ -310,7 +311,7 @@ class CompressWorkflow:
         """Plan, train, evaluate, report, export; returns the report dict (also on disk)."""
         shape = [1, self.in_channels, *self.recipe["patch_size"]]
         plan, model = self.plan()
-        fit_files = self._fit_files()
+        fit_files = self.fit_files
         if fit_files:
             plan, _ = self._files_fit(plan, shape)
         logger.info(
