@@ -129,3 +129,16 @@ def test_leave_one_dataset_out_prefers_the_true_form_and_covers():
     mae = {m: v["mae"] for m, v in lodo["models"].items()}
     assert mae["saturating"] < 0.5 * mae["no_loss"] and mae["saturating"] < mae["average"]
     assert 0.7 <= lodo["intervals"]["saturating"]["coverage"] <= 1.0
+
+
+def test_prediction_caveat_says_when_complexity_alone_was_not_supported():
+    from monai_ccnet.planning import prediction_caveat
+
+    assert "never checked on held-out datasets" in prediction_caveat(load_degradation("unet-f1-paper"))
+    model = fit_degradation(saturating_records(), form="saturating", bootstrap=0, interval_bootstrap=0)
+    model.provenance["heldout"] = {"mae": 0.05, "no_loss_mae": 0.05}
+    assert "no better" not in prediction_caveat(model) and "0.050" in prediction_caveat(model)
+    model.provenance["heldout"] = {"mae": 0.01, "no_loss_mae": 0.05}
+    assert prediction_caveat(model) is None
+    model.provenance = {"source": "monai_ccnet probe"}
+    assert prediction_caveat(model) is None

@@ -19,6 +19,7 @@ from .degradation import (
     fit_degradation,
     list_presets,
     load_degradation,
+    prediction_caveat,
     rank_measures,
 )
 from .pareto import PARETO_MULTIPLIERS, pareto_table, plot_pareto
@@ -34,6 +35,7 @@ __all__ = [
     "fit_degradation",
     "list_presets",
     "load_degradation",
+    "prediction_caveat",
     "rank_measures",
     "PARETO_MULTIPLIERS",
     "CompressionPlan",

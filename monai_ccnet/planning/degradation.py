@@ -34,6 +34,7 @@ __all__ = [
     "load_degradation",
     "list_presets",
     "component_measures",
+    "prediction_caveat",
 ]
 
 #: 2: the saturating form, prediction intervals (spread, bootstrap), reference accuracy,
@@ -252,6 +253,29 @@ class DegradationModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DegradationModel":
         return cls.from_dict(read_json(path, "degradation model"), source=str(path))
+
+
+def prediction_caveat(model: DegradationModel) -> str | None:
+    """One line on how far this model's predictions can be trusted, or None when its held-out
+    check supports them (error at most half of predicting "no loss"; docs/RESULTS.md).
+
+    Complexity-only predictions were no better than "no loss" on this project's held-out real
+    datasets, so every plan and report says so rather than presenting them as reliable.
+    """
+    source = (model.provenance or {}).get("source", "")
+    heldout = (model.provenance or {}).get("heldout")
+    if "probe" in source:
+        return None  # measured on the user's own data; its interval says how sure it is
+    if not heldout:
+        return ("this degradation model was never checked on held-out datasets (the paper's presets were fitted to the "
+                "paper's complexities and training): treat its accuracy predictions as a guess; run the probe on your "
+                "data for a measured curve (python -m monai.bundle run probe ...)")
+    mae, trivial = float(heldout["mae"]), float(heldout["no_loss_mae"])
+    if mae <= 0.5 * trivial:
+        return None
+    return (f"on held-out datasets this model's predictions erred by {mae:.3f} (mean absolute, relative accuracy) against "
+            f"{trivial:.3f} for predicting no loss at all: complexity alone does not predict your curve reliably; run the "
+            "probe on your data for a measured curve (python -m monai.bundle run probe ...)")
 
 
 def list_presets() -> list[str]:

@@ -50,6 +50,16 @@ def _init_worker(threads: int) -> None:
     os.environ["MONAI_CCNET_WORKER_THREADS"] = str(threads)
 
 
+def _heldout_record(lodo: Mapping, form: str) -> dict:
+    """What a model's leave-one-dataset-out check found, kept in its provenance so every plan made
+    with it can say how far to trust it (:func:`monai_ccnet.planning.degradation.prediction_caveat`)."""
+    return {
+        "mae": lodo["models"][form]["mae"], "no_loss_mae": lodo["models"]["no_loss"]["mae"],
+        "datasets": lodo["datasets"], "coverage": lodo["intervals"].get(form, {}).get("coverage"),
+        "level": lodo["intervals"].get(form, {}).get("level"), "check": "leave-one-dataset-out (calibrate)",
+    }
+
+
 def run_key(dataset: str, multiplier: float, seed: int) -> str:
     """File-name-safe id of one calibration run, e.g. ``cells__m0.0625__s1``."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(dataset))
@@ -351,6 +361,8 @@ class CalibrationSweep:
                 maes = {m: round(v["mae"], 4) for m, v in lodo["models"].items()}
                 why = f"leave-one-dataset-out MAE {maes}"
                 logger.info(f"{metric}: held-out MAE {maes}; default form {default}")
+                for form, model in fitted.items():  # every model carries its own held-out record
+                    model.provenance = {**model.provenance, "heldout": _heldout_record(lodo, form)}
             chosen = fitted[default]
             chosen.provenance = {**chosen.provenance, "default_form": default, "default_form_because": why}
             files[f"degradation_{metric}"] = str(chosen.save(out / f"degradation_{metric}.json"))
