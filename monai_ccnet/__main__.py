@@ -16,6 +16,8 @@ import sys
 COMMANDS = {
     "complexity": ("monai_ccnet.complexity.cli", "measure a dataset's image complexity (JPEG ratio per scale, ...)"),
     "plan": ("monai_ccnet.planning.cli", "plan per-stage widths for a disk or memory budget or an accuracy floor"),
+    "lodo": ("monai_ccnet.planning.validation_cli", "leave-one-dataset-out check of a calibration (and of every complexity variant)"),
+    "heldout": ("monai_ccnet.workflows.heldout_cli", "train planned networks / probe against held-out widths, compare with predictions"),
     "bundle": ("monai_ccnet.bundled", "print where the ccnet_segmentation MONAI bundle is installed, or copy it out"),
 }
 

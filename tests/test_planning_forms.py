@@ -142,3 +142,30 @@ def test_prediction_caveat_says_when_complexity_alone_was_not_supported():
     assert prediction_caveat(model) is None
     model.provenance = {"source": "monai_ccnet probe"}
     assert prediction_caveat(model) is None
+
+
+def test_lodo_command_writes_the_contract_details_and_plots(tmp_path, capsys):
+    import json
+
+    from monai_ccnet.__main__ import main
+    from monai_ccnet.complexity import ComplexityReport
+
+    (tmp_path / "records.json").write_text(json.dumps(saturating_records(noise=0.01)))
+    for variant, scale in (("native_raw_keep", 1.0), ("trained128_raw_keep", 2.0)):
+        for name, c in COMPLEXITY.items():
+            ComplexityReport({"scales": 2}, {"jpeg": {"mean": [c * scale, c], "std": [0.0, 0.0]},
+                                             "foreground": {"mean": [0.2, 0.2], "std": [0.0, 0.0]}}
+                             ).save(tmp_path / "reports" / variant / f"{name}.json")
+    out = tmp_path / "results" / "lodo.json"
+    code = main(["lodo", "--records", str(tmp_path / "records.json"), "--complexity-reports", str(tmp_path / "reports"),
+                 "--output", str(out), "--bootstrap", "20", "--plots"])
+    assert code == 0
+    lodo = json.loads(out.read_text())
+    assert set(lodo) == {"metric", "datasets", "models", "default"}
+    assert set(lodo["models"]) == {"linear", "saturating", "average", "paper", "no_loss"}
+    assert all(set(m) == {"mae", "per_dataset"} for m in lodo["models"].values())
+    details = json.loads((tmp_path / "results" / "lodo_details.json").read_text())
+    assert {r["variant"] for r in details["ranking"]} == {"native_raw_keep", "trained128_raw_keep"}
+    assert details["command"].startswith("python -m monai_ccnet lodo")
+    assert (tmp_path / "results" / "lodo_curves.png").is_file() and (tmp_path / "results" / "lodo_knees.png").is_file()
+    assert "default form" in capsys.readouterr().out

@@ -102,8 +102,14 @@ def run(args: argparse.Namespace) -> int:
         for measure in RANKED_MEASURES:
             if measure not in measures:
                 continue
-            lodo = leave_one_dataset_out(records, measures[measure], args.metric, models=("linear", "saturating"),
-                                         bootstrap=0)
+            if len(set(measures[measure].values())) < 2:
+                continue  # one value for every dataset: nothing to fit
+            try:
+                lodo = leave_one_dataset_out(records, measures[measure], args.metric, models=("linear", "saturating"),
+                                             bootstrap=0)
+            except ValueError as err:  # a fold whose training datasets share one complexity
+                ranking.append({"variant": variant, "measure": measure, "error": str(err)})
+                continue
             fits = per_dataset_fits(_points(records, measures[measure], args.metric))
             c = [f["complexity"] for f in fits.values()]
             ranking.append({
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 "spearman_knee": _spearman(c, [f["knee"] for f in fits.values()]),
                 "spearman_slope": _spearman(c, [f["slope"] for f in fits.values()]),
             })
-    ranking.sort(key=lambda r: min(r["mae_linear"], r["mae_saturating"]))
+    ranking.sort(key=lambda r: min(r["mae_linear"], r["mae_saturating"]) if "error" not in r else math.inf)
     output = Path(args.output)
     atomic_write_json(output, {k: main[k] for k in ("metric", "datasets", "models", "default")})
     details = {
@@ -149,7 +155,7 @@ def _summary(main: dict, ranking: list[dict]) -> str:
                      f"mean width {cov['mean_width']:.3f}")
     lines.append(f"default form (better held-out MAE of linear / saturating): {main['default']}")
     lines.append("best complexity variants (held-out MAE, linear / saturating):")
-    for row in ranking[:5]:
+    for row in [r for r in ranking if "error" not in r][:5]:
         lines.append(f"  {row['variant']}/{row['measure']}: {row['mae_linear']:.4f} / {row['mae_saturating']:.4f}")
     return "\n".join(lines)
 
