@@ -84,6 +84,8 @@ class DegradationModel:
         reference_accuracy: the plateau's absolute accuracy when known (a probe of the user's
             data measures it), so predictions can be absolute.
         excluded_runs: calibration runs left out as failed trainings (collapses), with why.
+        knee_bounds: saturating form: ``[low, high]`` log10(weights) the knee is clipped to (the
+            calibration's observed range, half a decade each side): no extrapolation beyond it.
     """
 
     lam: float | None = None
@@ -106,6 +108,7 @@ class DegradationModel:
     bootstrap: list = dataclasses.field(default_factory=list)
     reference_accuracy: float | None = None
     excluded_runs: list = dataclasses.field(default_factory=list)
+    knee_bounds: list | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -197,7 +200,7 @@ class DegradationModel:
             counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
             x = math.log10(total_weights(self.arch, widths, **counts))
             x_base = math.log10(total_weights(self.arch, base_widths, **counts))
-            return float(forms.predict_form(params, "saturating", float(complexity[0]), x, x_base))
+            return float(forms.predict_form(params, "saturating", float(complexity[0]), x, x_base, self.knee_bounds))
         slopes = [equations.degradation_slope(params["lam"], params["delta"], float(c)) for c in complexity]
         return 1.0 - max(equations.stage_drop(s, w / b) for s, w, b in zip(slopes, widths, base_widths))
 
@@ -529,10 +532,11 @@ def fit_degradation(
         fit_name = "saturating" if fit_complexity else "average"
         fitted = forms.fit_form(points, fit_name)
     params = {k: float(fitted[k]) for k in FORM_PARAMETERS[form]}
+    knee_bounds = [float(v) for v in fitted["knee_bounds"]] if "knee_bounds" in fitted else None
     spread, boots = {}, []
     if interval_bootstrap > 0:
         fit_name = form if form == "linear" or fit_complexity else "average"
-        spread = _prediction_spread(points, fit_name, params)
+        spread = _prediction_spread(points, fit_name, {**params, "knee_bounds": knee_bounds})
         if form == "saturating" and spread:
             spread.update(_knee_scatter(points, params))
         boots = [
@@ -545,7 +549,7 @@ def fit_degradation(
         n_datasets=len(fits), n_points=len(records),
         provenance={**(provenance or {}), "fit": "monai_ccnet.planning.fit_degradation", "bootstrap": int(bootstrap)},
         form=form, datasets=datasets, ci=intervals if form == "linear" else {}, spread=spread, bootstrap=boots,
-        excluded_runs=excluded,
+        excluded_runs=excluded, knee_bounds=knee_bounds,
     )
 
 
@@ -590,7 +594,7 @@ def _prediction_spread(points: list[dict], form: str, params: dict) -> dict:
     predicted, measured = [], []
     for p in points:
         if p["x"] < p["x_base"]:
-            r_hat = float(forms.predict_form(params, form, p["complexity"], p["x"], p["x_base"]))
+            r_hat = float(forms.predict_form(params, form, p["complexity"], p["x"], p["x_base"], params.get("knee_bounds")))
             predicted += [r_hat] * len(p["r_seeds"])
             measured += p["r_seeds"]
     if len(predicted) < 2:

@@ -47,8 +47,8 @@ FORMS = ("linear", "saturating")
 
 
 def saturating_relative_accuracy(log10_weights, knee, beta):
-    """Eq. S1: ``1 - beta * max(0, knee - log10 theta)`` (array-friendly)."""
-    return 1.0 - np.asarray(beta) * np.maximum(0.0, np.asarray(knee) - np.asarray(log10_weights))
+    """Eq. S1: ``1 - beta * max(0, knee - log10 theta)``, never below 0 (array-friendly)."""
+    return np.maximum(0.0, 1.0 - np.asarray(beta) * np.maximum(0.0, np.asarray(knee) - np.asarray(log10_weights)))
 
 
 def linear_relative_accuracy(log10_weights, log10_base, slope):
@@ -75,7 +75,8 @@ def fit_saturating(
         complexity: the dataset complexity of each point; None fits a complexity-free knee
             (``kappa = 0``): the average curve.
 
-    Returns ``{"beta", "kappa", "mu", "sse", "n"}``. The knee search is a grid over the observed
+    Returns ``{"beta", "kappa", "mu", "sse", "n", "knee_bounds"}`` (the observed log10-weight range
+    plus half a decade each side: where a knee can be told from the data). The knee search is a grid over the observed
     log10-weight range (and a little beyond) refined by Nelder-Mead: the hinge makes the loss
     piecewise smooth, so a single local start could stop at a kink.
     """
@@ -95,7 +96,7 @@ def fit_saturating(
         result = minimize(lambda p: _beta_for_knees(x, r, np.full_like(x, p[0]))[1], [knee], method="Nelder-Mead")
         knee = float(np.clip(result.x[0], lo, hi))
         beta, sse = _beta_for_knees(x, r, np.full_like(x, knee))
-        return {"beta": beta, "kappa": 0.0, "mu": knee, "sse": sse, "n": int(x.size)}
+        return {"beta": beta, "kappa": 0.0, "mu": knee, "sse": sse, "n": int(x.size), "knee_bounds": [lo, hi]}
     c = np.asarray(complexity, dtype=float)
     if c.shape != x.shape or not np.all(np.isfinite(c)):
         raise ValueError("fit_saturating: complexity must be finite and give one value per point.")
@@ -119,7 +120,7 @@ def fit_saturating(
     result = minimize(loss, [best[1], best[2]], method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10})
     kappa, mu = (float(v) for v in result.x) if result.fun <= best[0] else (best[1], best[2])
     beta, sse = _beta_for_knees(x, r, kappa * c + mu)
-    return {"beta": beta, "kappa": kappa, "mu": mu, "sse": sse, "n": int(x.size)}
+    return {"beta": beta, "kappa": kappa, "mu": mu, "sse": sse, "n": int(x.size), "knee_bounds": [lo, hi]}
 
 
 def fit_residual_spread(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
@@ -271,8 +272,13 @@ def fit_form(points: Sequence[Mapping], form: str) -> dict:
     return {"lam": float(line.slope), "delta": float(line.intercept), "r2": float(line.rvalue**2)}
 
 
-def predict_form(params: Mapping, form: str, complexity: float, x, x_base: float):
-    """Relative accuracy (to the dataset's base network at ``x_base``) of networks at ``x``."""
+def predict_form(params: Mapping, form: str, complexity: float, x, x_base: float, knee_bounds=None):
+    """Relative accuracy (to the dataset's base network at ``x_base``) of networks at ``x``.
+
+    ``knee_bounds``: the saturating knee is clipped to this ``[low, high]`` (log10 weights): a
+    knee linear in complexity must not be extrapolated beyond the weights the calibration saw
+    (with complexities close together, ``kappa`` is ill-determined and a new dataset's knee
+    could land decades away)."""
     x = np.asarray(x, dtype=float)
     if form == "no_loss":
         return np.ones_like(x)
@@ -280,6 +286,8 @@ def predict_form(params: Mapping, form: str, complexity: float, x, x_base: float
         return linear_relative_accuracy(x, x_base, params["lam"] * complexity + params["delta"])
     if form in ("saturating", "average"):
         knee = params["kappa"] * complexity + params["mu"]
+        if knee_bounds is not None:
+            knee = float(np.clip(knee, knee_bounds[0], knee_bounds[1]))
         base = saturating_relative_accuracy(x_base, knee, params["beta"])
         return saturating_relative_accuracy(x, knee, params["beta"]) / max(float(base), 1e-9)
     raise ValueError(f"unknown degradation form {form!r}.")
@@ -317,7 +325,7 @@ def cross_validated_spread(points: Sequence[Mapping], form: str) -> dict:
         except ValueError:
             continue
         for p in (p for p in points if p["dataset"] == held and p["x"] < p["x_base"]):
-            r_hat = float(predict_form(params, form, p["complexity"], p["x"], p["x_base"]))
+            r_hat = float(predict_form(params, form, p["complexity"], p["x"], p["x_base"], params.get("knee_bounds")))
             for value in p["r_seeds"]:
                 predicted.append(r_hat)
                 measured.append(value)
