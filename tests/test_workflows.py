@@ -90,7 +90,7 @@ def test_bundle_data_errors_name_the_problem(tmp_path, tiny_dataset):
     with pytest.raises(ValueError, match="in both train and test"):
         bundle_data(dataset_dir=str(tiny_dataset))
     (tiny_dataset / "split.json").write_text(json.dumps({"train": split["train"]}))
-    with pytest.raises(ValueError, match="held-out test split, but none was found"):
+    with pytest.raises(ValueError, match=r"no split .test. \(found \[.train.\]\)\. This run evaluates on a held-out test split: add"):
         bundle_data(dataset_dir=str(tiny_dataset))
 
 
@@ -117,7 +117,9 @@ def test_calibration_refuses_unfittable_designs_before_training(tmp_path):
 
     a = str(make_synthetic_dataset(tmp_path / "a", "discs", num_images=4, size=32))
     common = dict(output_dir=str(tmp_path / "out"), widths=[4, 8], progress=False, plots=False)
-    with pytest.raises(ValueError, match="at least 2 datasets"):
+    from monai_ccnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="at least 2 datasets"):  # one line in a bundle run
         CalibrationSweep({"a": a}, multipliers=[1, 0.5], **common)
     with pytest.raises(ValueError, match="fewer than 2 distinct networks"):
         CalibrationSweep({"a": a, "b": a}, multipliers=[1.0, 0.95], **common)  # 0.95 rounds back to widths 4-8

@@ -23,6 +23,7 @@ Auto3DSeg case / summary analyzer pair for ``monai.auto3dseg.SegSummarizer``.
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from copy import deepcopy
@@ -117,6 +118,11 @@ def _label_planes(label: Image.Image | np.ndarray, settings: ComplexitySettings)
     return mask_slices(array, settings.slice_axis)
 
 
+def _channels(data: Image.Image | np.ndarray) -> int:
+    """Channels a network reads from this image (MONAI ``LoadImage``: 1 grey, 3 RGB, 4 RGBA)."""
+    return len(data.getbands()) if isinstance(data, Image.Image) else int(data.shape[0])
+
+
 def _spatial_shape(data: Image.Image | np.ndarray) -> tuple[int, ...]:
     return (data.height, data.width) if isinstance(data, Image.Image) else tuple(data.shape[1:])
 
@@ -169,7 +175,17 @@ def analyze_item(item: Mapping[str, Any], measures: Sequence[str], settings: Com
     needs_label = [m for m in measures if MEASURES[m].needs == "label"]
     if needs_label and not label_path:
         raise ComplexityInputError(f"{image_path}: measures {needs_label} need a label, and this image has none.")
-    planes, masks, _ = _load_item(item, settings, len(needs_label) < len(measures), bool(needs_label))
+    planes, masks, image = _load_item(item, settings, True, bool(needs_label))
+    shape = _spatial_shape(image)
+    smallest = min(s for s in shape[:2] if s > 1) if any(s > 1 for s in shape[:2]) else 1
+    if 2 ** (settings.scales - 1) > smallest:
+        # scale k sees the image at 1/2^k: below one pixel there is nothing left to measure
+        allowed = int(math.floor(math.log2(smallest))) + 1
+        raise ComplexityInputError(
+            f"{image_path}: {settings.scales} scales need a side of at least {2 ** (settings.scales - 1)} pixels, but "
+            f"the image is {shape}; use at most {allowed} scales."
+        )
+    out["channels"] = _channels(image)
     file_bytes = os.path.getsize(image_path)
     for name in measures:
         spec = MEASURES[name]
@@ -369,8 +385,11 @@ def analyze_dataset(
     if not images:
         listing = "\n  ".join(e["error"] for e in errors[:20])
         raise ComplexityError(f"every image failed ({len(errors)}):\n  {listing}")
+    channels = sorted({int(r["channels"]) for r in images if "channels" in r})
     return ComplexityReport(
-        settings={**config.to_dict(), "measures": list(measures), "images": len(items)},
+        settings={**config.to_dict(), "measures": list(measures), "images": len(items),
+                  # what the planner needs to count the first layer's weights (plan --complexity-report)
+                  "channels": channels[0] if len(channels) == 1 else channels},
         measures=summarize(images, measures),
         images=images,
         errors=errors,

@@ -30,6 +30,7 @@ from monai.utils import set_determinism
 
 from monai_ccnet.accounting import DEFAULT_WIDTHS, check_arch, resolve_widths, total_weights
 from monai_ccnet.planning.degradation import component_measures
+from monai_ccnet.errors import config_errors
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
 from .common import RankBarrier, build_model, measure_complexity, shard_context
@@ -90,6 +91,7 @@ class CalibrationSweep:
     min_datasets = 2
     needs_full_width = True
 
+    @config_errors()  # bad input reads as one line in bundle runs (monai_ccnet.errors)
     def __init__(
         self,
         datasets: Mapping[str, str],

@@ -87,8 +87,7 @@ def bundle_data(
             test = _split(dataset_dir, datalist, "test", test_key)
         except ValueError as err:
             raise ValueError(
-                f"{source}: this run evaluates on a held-out test split, but none was found ({err}). "
-                "Add a 'test' list to split.json (or the datalist)."
+                f"{err} This run evaluates on a held-out test split: add a 'test' list to split.json (or the datalist)."
             ) from err
         missing = [item["id"] for item in test if "label" not in item]
         if missing:

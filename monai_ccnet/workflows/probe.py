@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from monai_ccnet.accounting import resolve_widths, total_weights
+from monai_ccnet.errors import ConfigError, config_errors
 from monai_ccnet.utils import atomic_write_json, save_figure
 
 from .calibrate import CalibrationSweep
@@ -54,8 +55,9 @@ def prior_terms(prior, complexity: float) -> dict:
     return {"knee": knee, "knee_sd": max(knee_sd, 0.05), "beta": prior.beta, "beta_sd": max(beta_sd, 0.02)}
 
 
-class ProbeUnreliable(ValueError):
-    """The probe's runs cannot support a prediction (the message says why)."""
+class ProbeUnreliable(ConfigError):
+    """The probe's runs cannot support a prediction (the message says why); a bundle run ends
+    with that one line, like any bad input."""
 
 
 class Probe(CalibrationSweep):
@@ -80,6 +82,7 @@ class Probe(CalibrationSweep):
     min_datasets = 1
     needs_full_width = False
 
+    @config_errors()
     def __init__(
         self,
         data: Mapping | str,
