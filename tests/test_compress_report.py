@@ -59,3 +59,29 @@ def test_weights_count_reports_file_excess(data, tmp_path):
     (measured,) = report["checks"]["measurement"]
     assert measured["met"] is False and measured["over"] == pytest.approx(0.01)
     assert "| file models/model.pt | measurement | 0.03 MB | <= 0.02 MB | **no**: 0.01 MB over |" in text
+
+
+def test_report_gives_interval_caveat_and_calibration_mismatch(data, tmp_path):
+    from monai_ccnet.planning import fit_degradation
+
+    from tests.conftest import saturating_records
+
+    model = fit_degradation(saturating_records(), form="saturating", bootstrap=0, interval_bootstrap=30,
+                            provenance={"recipe": {"patch_size": [64, 64], "max_epochs": 10}, "base_widths": [16, 32]})
+    report, text = _report(data, tmp_path, constraint="accuracy", min_relative_accuracy=0.9, degradation=model.to_dict(),
+                           confidence=0.9)
+    low, high = report["predicted"]["relative_interval"]
+    assert low >= 0.9 - 1e-9 and report["constraint"]["confidence"] == 0.9
+    assert "Predicted 0.9 interval: relative F1" in text
+    assert "never checked on held-out datasets" in report["caveat"]  # this model has no held-out record
+    assert "patch_size [64, 64] (calibration) vs [32, 32] (here)" in report["calibration_mismatch"]
+    assert text.count("**Caution**") == 2
+
+
+def test_paper_preset_says_it_gives_no_interval(data, tmp_path):
+    report, text = _report(data, tmp_path, constraint="disk", disk_budget_mb=0.01, degradation="unet-f1-paper")
+    assert report["predicted"]["relative_interval"] is None
+    assert "gives no prediction interval" in text
+    with pytest.raises(ValueError, match="confidence needs a degradation model with a prediction spread"):
+        CompressWorkflow(data, str(tmp_path / "x"), widths=[4, 8, 16], degradation="unet-f1-paper", constraint="accuracy",
+                         min_relative_accuracy=0.9, confidence=0.9, recipe={"patch_size": [32, 32]})

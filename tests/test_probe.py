@@ -110,3 +110,35 @@ def test_probe_runs_in_worker_processes_and_resumes(probe):
     again = _run(probe)
     assert again["status"] == first["status"]
     assert [p.stat().st_mtime_ns for p in runs] == mtimes  # nothing retrained
+
+
+def test_compress_with_the_probe_as_predictor_judges_in_absolute_units(tmp_path):
+    from monai_ccnet.workflows import CompressWorkflow, bundle_data
+
+    prior = fit_degradation(saturating_records(), form="saturating", bootstrap=0, interval_bootstrap=30,
+                            provenance={"base_widths": [16, 32, 64]})
+    data = bundle_data(dataset_dir=str(make_synthetic_dataset(tmp_path / "d", "discs", num_images=8, size=32)))
+    workflow = CompressWorkflow(
+        data, str(tmp_path / "out"), widths=[8, 16, 32], degradation=prior.to_dict(), predictor="probe",
+        constraint="accuracy", min_relative_accuracy=0.9, progress=False, plot=False, export=[],
+        recipe={"patch_size": [32, 32], "max_epochs": 2, "epoch_length": 5, "early_stop_patience": 0,
+                "num_samples": 2, "batch_size": 2},
+    )
+    report = workflow.run()
+    probe = json.loads((tmp_path / "out" / "probe" / "probe.json").read_text())
+    assert probe["status"] == "ok" and report["degradation"]["predictor"] == "probe"
+    assert report["predicted"]["absolute_from"] == "the probe's predicted plateau"
+    assert report["predicted"]["f1"] == pytest.approx(report["predicted"]["relative_accuracy"] * probe["plateau"])
+    low, high = report["predicted"]["f1_interval"]
+    assert low < report["predicted"]["f1"] < high
+    assert report["cannot_judge"].startswith("Judged in absolute F1")
+    assert report["caveat"] is None  # measured on this dataset
+
+
+def test_probe_refuses_widths_too_small_to_measure(tmp_path, prior):
+    from monai_ccnet.errors import ConfigError
+    from monai_ccnet.workflows.probe import Probe
+
+    data = make_synthetic_dataset(tmp_path / "data", "discs", num_images=4, size=32)
+    with pytest.raises(ConfigError, match="must be distinct networks with stage-0 widths >= 2"):
+        Probe(str(data), str(tmp_path / "p"), prior=prior, widths=[4, 8, 16])

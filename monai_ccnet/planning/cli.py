@@ -24,7 +24,19 @@ from . import (
     pareto_table,
     plan_compression,
     plot_pareto,
+    prediction_caveat,
 )
+
+#: the model used when none is given: this project's real-data calibration (docs/RESULTS.md)
+DEFAULT_DEGRADATION = "unet-f1-cpu"
+
+
+def describe_model(model: DegradationModel) -> str:
+    """One line naming a model's form and parameters."""
+    if model.form == "saturating":
+        return (f"saturating: knee = {model.kappa:g} * C + {model.mu:g} log10(weights), fall {model.beta:g} per decade"
+                + (f", plateau {model.reference_accuracy:.4g}" if model.reference_accuracy is not None else ""))
+    return f"linear (Eq. 3): lambda = {model.lam:g}, delta = {model.delta:g}"
 
 __all__ = ["add_arguments", "run"]
 
@@ -39,7 +51,8 @@ class _ListPresets(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         for name in list_presets():
             m = load_degradation(name)
-            print(f"{name:24s} lambda={m.lam:<8g} delta={m.delta:<10g} {m.metric:4s} {m.measure}")
+            interval = "interval" if m.has_interval else "no interval"
+            print(f"{name:24s} {m.metric:4s} {m.measure:5s} {interval:12s} {describe_model(m)}")
         parser.exit(0)
 
 
@@ -64,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("degradation model (one of)")
     model.add_argument("--degradation", metavar="FILE_OR_PRESET",
-                       help=f"a fitted model (JSON) or a preset: {', '.join(list_presets())}")
+                       help=f"a fitted model (JSON: a calibration's or a probe's degradation.json) or a preset: "
+                            f"{', '.join(list_presets())}; default {DEFAULT_DEGRADATION} (this project's real-data "
+                            "calibration)")
     model.add_argument("--lam", type=float, help="lambda of Eq. 3 (with --delta)")
     model.add_argument("--delta", type=float, help="delta of Eq. 3 (with --lam)")
     model.add_argument("--list-presets", action=_ListPresets, help="list the shipped degradation models and exit")
@@ -89,6 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--memory-model", choices=("exact", "paper"), default="exact",
                          help="exact accounting solved numerically, or the paper's Eq. 7 / Eq. 14 approximation")
     options.add_argument("--layerwise", action="store_true", help="the chosen plan uses per-stage multipliers")
+    options.add_argument("--confidence", type=float, metavar="LEVEL",
+                         help="with --min-relative-accuracy: meet the floor at the low end of the prediction interval "
+                              "at this level, e.g. 0.9 (needs a model with a spread: a calibration's or a probe's)")
+    options.add_argument("--interval-level", type=float, default=0.9, metavar="LEVEL",
+                         help="level of the reported prediction interval (default: %(default)s)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--full-accuracy", type=float, help="the full network's accuracy, for absolute predictions")
@@ -127,10 +147,10 @@ def _degradation(args) -> tuple[DegradationModel, str]:
         raise ValueError("give either --degradation or --lam and --delta, not both.")
     if args.degradation is not None:
         return load_degradation(args.degradation), args.degradation
+    if args.lam is None and args.delta is None:
+        return load_degradation(DEFAULT_DEGRADATION), f"{DEFAULT_DEGRADATION} (default)"
     if args.lam is None or args.delta is None:
-        raise ValueError(
-            "give a degradation model: --degradation FILE_OR_PRESET (e.g. unet-f1-paper) or both --lam and --delta."
-        )
+        raise ValueError("give both --lam and --delta (Eq. 3), or --degradation FILE_OR_PRESET.")
     model = DegradationModel(lam=args.lam, delta=args.delta, arch=args.arch, provenance={"source": "command line"})
     return model, f"--lam {args.lam:g} --delta {args.delta:g}"
 
@@ -160,8 +180,10 @@ def _plans(args) -> tuple[CompressionPlan, CompressionPlan, DegradationModel, st
         input_shape=args.input_shape, batch=args.batch, dtype_bytes=args.dtype_bytes,
         min_relative_accuracy=args.min_relative_accuracy, widths=args.widths, spatial_dims=args.spatial_dims,
         in_channels=args.in_channels, out_channels=args.out_channels, memory_model=args.memory_model,
-        full_accuracy=args.full_accuracy,
+        full_accuracy=args.full_accuracy, interval_level=args.interval_level,
     )
+    if args.confidence is not None:
+        common["confidence"] = args.confidence
     with warnings.catch_warnings(record=True) as caught:  # e.g. a model calibrated for another arch
         warnings.simplefilter("always")
         uniform = plan_compression(args.arch, complexity, model, layerwise=False, **common)
@@ -183,7 +205,8 @@ def _constraint_text(c: dict) -> str:
         shape = "x".join(str(v) for v in c["input_shape"])
         return (f"main memory <= {c['value']:g} MB for input {shape}, batch {c['batch']}, {c['dtype_bytes']} bytes/value "
                 f"({c['memory_model']} memory model)")
-    return f"predicted accuracy >= {c['value']:.4g} x the full network's"
+    sure = f" at the low end of the {c['confidence']:.0%} interval" if c.get("confidence") else ""
+    return f"predicted accuracy >= {c['value']:.4g} x the full network's{sure}"
 
 
 def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: DegradationModel, model_name: str, chosen_layerwise: bool) -> str:
@@ -194,7 +217,7 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
         f"plan for {uniform.arch} ({uniform.spatial_dims}-D, {full['in_channels']} -> {full['out_channels']} channels), "
         f"full widths {'-'.join(map(str, base))}",
         f"complexity ({model.measure}) per stage: {' '.join(f'{c:.4g}' for c in uniform.complexity)}",
-        f"degradation: lambda = {model.lam:g}, delta = {model.delta:g} ({model.metric}, {model.measure}; {model_name})",
+        f"degradation: {describe_model(model)} ({model.metric}, {model.measure}; {model_name})",
         f"constraint: {_constraint_text(uniform.constraint)}",
         "",
     ]
@@ -207,6 +230,8 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
     if uniform.memory_bytes is not None:
         rows.append(("main memory MB", lambda p: f"{p.memory_bytes / MB:.4g}"))
     rows.append(("predicted relative accuracy", lambda p: f"{p.predicted_relative_accuracy:.4f}"))
+    if uniform.predicted_interval is not None:
+        rows.append((f"{uniform.interval_level:.0%} interval", lambda p: f"{p.predicted_interval[0]:.3f} .. {p.predicted_interval[1]:.3f}"))
     if uniform.predicted_accuracy is not None:
         rows.append(("predicted accuracy", lambda p: f"{p.predicted_accuracy:.4f}"))
     rows.append(("constraint met", lambda p: "yes" if p.satisfied else "NO"))
@@ -218,6 +243,11 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in cells]
     lines.append("")
     lines.append("* the chosen plan (--layerwise picks per-stage); predictions are the model's, not measurements.")
+    if uniform.predicted_interval is None:
+        lines.append("this model gives no prediction interval (it carries no spread: the paper's presets do not).")
+    caveat = prediction_caveat(model)
+    if caveat:
+        lines.append(f"caution: {caveat}.")
     return "\n".join(lines)
 
 

@@ -17,7 +17,6 @@ exact counts from :mod:`monai_ccnet.accounting`. numpy-free and torch-free. The 
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import warnings
 from typing import Callable, Mapping, Sequence
@@ -31,23 +30,6 @@ from .plan import CompressionPlan, check_network_options
 __all__ = ["plan_compression", "MEMORY_MODELS"]
 
 MEMORY_MODELS = ("exact", "paper")
-
-#: names that moved out of this module, by their new module; ``planning/cli.py`` still imports
-#: them from here (PEP 562 lookup, so this module imports none of them: no import cycle)
-_MOVED = {
-    "PLAN_SCHEMA_VERSION": "plan", "stage_slopes": "predict", "predict_relative_accuracy": "predict",
-    "predict_accuracy": "predict", "complexity_from_report": "report", "PARETO_MULTIPLIERS": "pareto",
-    "pareto_table": "pareto", "plot_pareto": "pareto",
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-
 
 def _largest_feasible(
     widths_at: Callable[[float], tuple],

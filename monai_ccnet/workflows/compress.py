@@ -31,6 +31,8 @@ from monai.utils import set_determinism
 
 from monai_ccnet.accounting import DEFAULT_WIDTHS, MB, check_arch, disk_bytes, resolve_widths, total_weights
 from monai_ccnet.errors import ConfigError, config_errors
+from monai_ccnet.planning import load_degradation, prediction_caveat
+from monai_ccnet.planning.degradation import component_measures
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
 from .common import build_model, measure_complexity
@@ -42,6 +44,7 @@ __all__ = ["CompressWorkflow", "CONSTRAINTS", "DISK_BUDGET_COUNTS", "EXPORT_FORM
 logger = logging.getLogger(__name__)
 
 #: constraint -> the key holding its value
+PREDICTORS = ("calibration", "probe")
 CONSTRAINTS = {"disk": "disk_budget_mb", "memory": "memory_budget_mb", "accuracy": "min_relative_accuracy"}
 #: what a disk budget counts: every exported file (each must fit), or the weights at bits_per_weight (the paper's count)
 DISK_BUDGET_COUNTS = ("files", "weights")
@@ -56,7 +59,14 @@ class CompressWorkflow:
         data: ``{"name", "train": items, "test": items}`` (see :func:`~monai_ccnet.workflows.bundle_data`).
         output_dir: where ``complexity.json``, ``report.json``, ``report.md``, ``report.png``, ``models/`` go.
         arch, widths: architecture and the full network's stage widths.
-        degradation: a preset name (default ``"unet-f1-paper"``), a calibration JSON path, or a dict.
+        degradation: a preset name (default ``"unet-f1-cpu"``, this project's real-data
+            calibration), a calibration's or a probe's ``degradation.json``, or a dict.
+        predictor: ``"calibration"`` plans with ``degradation`` from the dataset's complexity;
+            ``"probe"`` first trains the probe's small networks on this dataset
+            (:class:`~monai_ccnet.workflows.probe.Probe`, ``degradation`` as its prior) and plans
+            with the measured curve, whose plateau also makes every prediction absolute.
+        confidence: with an accuracy floor, meet it at the low end of the prediction interval at
+            this level (e.g. 0.9); every plan reports its interval at ``interval_level``.
         constraint: which budget applies, ``"disk"``, ``"memory"`` or ``"accuracy"``; the other
             budgets' values are then ignored (so a config can keep defaults for all three).
             None: exactly one of the three budgets must be given.
@@ -85,7 +95,10 @@ class CompressWorkflow:
         output_dir: str,
         arch: str = "unet",
         widths: Sequence[int] = DEFAULT_WIDTHS,
-        degradation: Any = "unet-f1-paper",
+        degradation: Any = "unet-f1-cpu",
+        predictor: str = "calibration",
+        confidence: float | None = None,
+        interval_level: float = 0.9,
         constraint: str | None = None,
         disk_budget_mb: float | None = None,
         bits_per_weight: float = 32,
@@ -115,8 +128,24 @@ class CompressWorkflow:
             self.output_dir = Path(output_dir)
             self.arch = check_arch(arch)
             self.widths = list(resolve_widths(widths))
-            self.model = _load_model(degradation)
+            self.model = load_degradation(degradation)
             self.degradation_source = str(degradation) if not isinstance(degradation, Mapping) else "<dict>"
+            if predictor not in PREDICTORS:
+                raise ConfigError(f"predictor must be one of {PREDICTORS}, got {predictor!r}.")
+            self.predictor = predictor
+            if predictor == "probe" and self.model.form != "saturating":
+                raise ConfigError(
+                    f"predictor 'probe' needs a saturating real-data calibration as its prior (e.g. unet-f1-cpu); "
+                    f"degradation {self.degradation_source!r} is the {self.model.form!r} form."
+                )
+            confidence = _number(confidence, "confidence")
+            if confidence is not None and not 0 < confidence < 1:
+                raise ConfigError(f"confidence must be in (0, 1), e.g. 0.9, got {confidence!r}.")
+            if confidence is not None and predictor == "calibration" and not self.model.has_interval:
+                raise ConfigError(
+                    f"confidence needs a degradation model with a prediction spread; {self.degradation_source!r} has none "
+                    "(the paper's presets give no interval): use unet-f1-cpu, a calibration's or a probe's model."
+                )
             if constraint is not None:
                 if constraint not in CONSTRAINTS:
                     raise ConfigError(f"constraint must be one of {sorted(CONSTRAINTS)}, got {constraint!r}.")
@@ -135,7 +164,9 @@ class CompressWorkflow:
                 "batch": int(batch),
                 "min_relative_accuracy": _number(min_relative_accuracy, "min_relative_accuracy"),
                 "layerwise": as_bool(layerwise, "layerwise"),
+                "interval_level": float(interval_level),
             }
+            self.confidence = confidence if self.constraint["min_relative_accuracy"] is not None else None
             if disk_budget_counts not in DISK_BUDGET_COUNTS:
                 raise ConfigError(f"disk_budget_counts must be one of {DISK_BUDGET_COUNTS}, got {disk_budget_counts!r}.")
             self.disk_budget_counts = disk_budget_counts
@@ -183,7 +214,7 @@ class CompressWorkflow:
         from monai_ccnet.planning import DegradationModel
 
         neutral = DegradationModel(lam=0.0, delta=0.1, metric=self.model.metric, measure=self.model.measure,
-                                   arch=self.model.arch)
+                                   arch=self.model.arch)  # no spread: feasibility ignores confidence
         _, messages = self._plan_for([0.0] * len(self.widths), neutral)
         for message in dict.fromkeys(messages):  # e.g. "calibrated for 'unet'; planning 'ucunet' with it": once, as a log line
             logger.warning(message)
@@ -218,8 +249,8 @@ class CompressWorkflow:
         """
         from monai_ccnet.planning import complexity_from_report
 
-        model = self.model
-        measures = {"jpeg", "foreground"} if model.measure == "jb" else {model.measure}
+        model = self.probe_model() if self.predictor == "probe" else self.model
+        measures = set(component_measures(model.measure))
         report = measure_complexity(
             self.data["train"],
             scales=len(self.widths),
@@ -229,12 +260,33 @@ class CompressWorkflow:
         )
         with config_errors():
             complexity = complexity_from_report(report.to_dict(), model, len(self.widths))
+            if self.confidence is not None:
+                overrides = {"confidence": self.confidence, **overrides}
             plan, _ = self._plan_for(complexity, model, **overrides)  # warnings were logged by _check_feasible
             if not plan.satisfied:
                 raise ConfigError(
                     f"infeasible constraint {plan.constraint}: the closest plan {plan.widths} does not meet it."
                 )
         return plan, model
+
+    def probe_model(self):
+        """Train (or resume) the probe on this dataset and return its degradation model."""
+        from monai_ccnet.planning import load_degradation as load
+
+        from .probe import Probe
+
+        if getattr(self, "_probe_model", None) is None:
+            # the probe trains with the prior calibration's recipe (its curve must match the prior's);
+            # a prior that records none (a hand-made model) gets this run's recipe
+            recipe = (self.model.provenance or {}).get("recipe") or self.recipe
+            probe = Probe(self.data, str(self.output_dir / "probe"), prior=self.model, arch=self.arch, recipe=recipe,
+                          target_widths=self.widths, level=self.constraint["interval_level"], device=self.device,
+                          spatial_dims=self.spatial_dims, out_channels=self.out_channels, progress=self.progress,
+                          plots=self.plot)
+            summary = probe.run()
+            self._probe_model = load(summary["files"]["degradation"])
+            self.degradation_source = f"probe of this dataset ({summary['files']['probe']}; prior {self.degradation_source})"
+        return self._probe_model
 
     def _files_fit(self, plan, shape: Sequence[int]):
         """For ``disk_budget_counts="files"``: the largest weight budget whose plan's exported files
@@ -366,6 +418,25 @@ class CompressWorkflow:
                 in_channels=self.in_channels, out_channels=self.out_channels, bits_per_weight=plan.bits_per_weight,
             )
 
+    def _mismatch(self, model) -> str | None:
+        """One line when the model was calibrated with another recipe or base widths than this run's."""
+        provenance = model.provenance or {}
+        notes = []
+        if provenance.get("recipe"):
+            theirs, ours = _recipe_signature(provenance["recipe"]), _recipe_signature(self.recipe)
+            differ = {k: (theirs[k], ours[k]) for k in theirs if theirs[k] != ours[k]}
+            if differ:
+                notes.append("recipe " + ", ".join(f"{k} {a} (calibration) vs {b} (here)" for k, (a, b) in differ.items()))
+        if provenance.get("base_widths") and list(provenance["base_widths"]) != list(self.widths):
+            why = ("the saturating form counts absolute weights, so it still applies, but accuracy was never measured "
+                   "at these widths" if model.form == "saturating" else "the linear form is relative to the base network")
+            notes.append(f"base widths {provenance['base_widths']} (calibration) vs {self.widths} (here): {why}")
+        if not notes:
+            return None
+        line = "the degradation model was calibrated differently from this run: " + "; ".join(notes) + "."
+        logger.warning(line)
+        return line
+
     def _reference(self, full_info: Mapping) -> dict:
         """The full network's accuracy and where it comes from (None when unknown)."""
         metric = self.model.metric
@@ -382,7 +453,16 @@ class CompressWorkflow:
         reference = self._reference(full)
         full_acc = reference["accuracy"]
         rel = plan.predicted_relative_accuracy
-        predicted = {"metric": metric, "relative_accuracy": rel, metric: rel * full_acc if full_acc else None}
+        # absolute predictions need a reference: the full network's measured accuracy, else a
+        # probe's predicted plateau (then predicted and achieved compare in absolute units)
+        anchor = full_acc or model.reference_accuracy
+        predicted = {"metric": metric, "relative_accuracy": rel, metric: rel * anchor if anchor else None,
+                     "interval_level": plan.interval_level,
+                     "relative_interval": plan.predicted_interval,
+                     f"{metric}_interval": [v * anchor for v in plan.predicted_interval]
+                     if anchor and plan.predicted_interval else None,
+                     "absolute_from": ("the full network's accuracy" if full_acc else
+                                       "the probe's predicted plateau" if anchor else None)}
         comp[f"relative_{metric}"] = comp[metric] / full_acc if full_acc else None
         c = plan.constraint
         prediction, measurement = [], []
@@ -421,7 +501,14 @@ class CompressWorkflow:
                 measurement.append({"what": f"relative {metric}", "value": None, "limit": floor, "compare": ">=", "unit": "", "met": None,
                                     "note": "the full network's accuracy is unknown"})
         judged = None
-        if not full_acc:
+        if not full_acc and model.reference_accuracy:
+            name = {"f1": "F1", "iou": "IoU"}.get(metric, metric)
+            judged = (
+                f"Judged in absolute {name}: predicted {rel * model.reference_accuracy:.4g} (from the probe's plateau "
+                f"{model.reference_accuracy:.4g}) against {comp[metric]:.4g} achieved. Relative values need the full "
+                "network's accuracy (compare_full: true or full_accuracy)."
+            )
+        elif not full_acc:
             name = {"f1": "F1", "iou": "IoU"}.get(metric, metric)
             judged = (
                 f"The prediction cannot be checked: the full network's {name} is unknown, so the achieved {name} "
@@ -437,8 +524,10 @@ class CompressWorkflow:
             "checks": {"prediction": prediction, "measurement": measurement},
             "layerwise": plan.layerwise,
             "complexity": plan.complexity,
-            "degradation": {"metric": metric, "measure": model.measure, "lam": model.lam, "delta": model.delta,
-                            "arch": model.arch, "source": self.degradation_source},
+            "degradation": {"metric": metric, "measure": model.measure, "form": model.form, **model.params,
+                            "arch": model.arch, "source": self.degradation_source, "predictor": self.predictor},
+            "caveat": prediction_caveat(model),
+            "calibration_mismatch": self._mismatch(model),
             "reference": reference,
             "predicted": predicted,
             "achieved": {metric: comp[metric], f"relative_{metric}": comp[f"relative_{metric}"]},
@@ -454,6 +543,12 @@ class CompressWorkflow:
             "files": files,
             "file_bytes": {_FILE_NAMES[k]: v for k, v in sizes.items()},
         }
+
+
+def _recipe_signature(recipe: Mapping) -> dict:
+    # what changes accuracy between a calibration and this run (loading details do not)
+    keys = ("patch_size", "image_size", "num_samples", "batch_size", "max_epochs", "epoch_length", "learning_rate", "loss")
+    return {k: recipe.get(k) for k in keys}
 
 
 def _check(what: str, value: float, limit: float, unit: str, at_least: bool = False) -> dict:
@@ -477,16 +572,6 @@ def _number(value, name: str) -> float | None:
     if not math.isfinite(number):
         raise ConfigError(f"{name} must be a finite number, got {value!r}.")
     return number
-
-
-def _load_model(degradation):
-    from monai_ccnet.planning import DegradationModel, load_degradation
-
-    if isinstance(degradation, DegradationModel):
-        return degradation
-    if isinstance(degradation, Mapping):
-        return DegradationModel.from_dict(dict(degradation))
-    return load_degradation(str(degradation))
 
 
 def _finite(obj):

@@ -142,6 +142,13 @@ class Probe(CalibrationSweep):
             plots=plots,
         )
         self.target_widths = list(resolve_widths(target_widths or self.widths))
+        probe_widths = [resolve_widths(self.widths, m) for m in self.multipliers]
+        if len(set(probe_widths)) < len(probe_widths) or min(w[0] for w in probe_widths) < 2:
+            raise ConfigError(
+                f"the probe's multipliers {self.multipliers} of base widths {self.widths} give widths "
+                f"{[list(w) for w in probe_widths]}: they must be distinct networks with stage-0 widths >= 2 (width-1 "
+                "networks collapse too often to be measured); use larger base widths or other multipliers."
+            )
 
     def _load(self, name: str, folder: str, spatial_dims: int | None = None) -> dict:
         return self._given

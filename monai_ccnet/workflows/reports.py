@@ -103,11 +103,24 @@ def compress_markdown(report: Mapping) -> str:
         ),
         "",
     ]
+    if pred.get("relative_interval"):
+        absolute = pred.get(f"{metric}_interval")
+        lines.append(
+            f"Predicted {_fmt(pred['interval_level'])} interval: relative {name} {_fmt(pred['relative_interval'][0])} .. "
+            f"{_fmt(pred['relative_interval'][1])}"
+            + (f", absolute {_fmt(absolute[0])} .. {_fmt(absolute[1])} (from {pred.get('absolute_from')})" if absolute else "")
+            + "."
+        )
+    elif "relative_interval" in pred:
+        lines.append("The degradation model gives no prediction interval (it carries no spread: the paper's presets do not).")
     reference = report.get("reference") or {}
     if reference.get("accuracy") is not None:
         lines.append(f"Full network's {name}: {_fmt(reference['accuracy'])} ({reference['source']}).")
     if report.get("cannot_judge"):
         lines.append(report["cannot_judge"])
+    for key in ("caveat", "calibration_mismatch"):
+        if report.get(key):
+            lines.append(f"**Caution**: {report[key]}")
     lines += [
         "",
         "## Size and speed",
@@ -122,7 +135,7 @@ def compress_markdown(report: Mapping) -> str:
         "",
         f"Latency: {_fmt(report['compression']['speedup'])}x faster ({comp['latency_input']} on {report['device']}).",
         f"Degradation model: {report['degradation']['source']} ({metric}, measure {report['degradation']['measure']}, "
-        f"lambda {_fmt(report['degradation']['lam'])}, delta {_fmt(report['degradation']['delta'])}).",
+        f"{_model_text(report['degradation'])}).",
         f"Complexity per stage: {_fmt(report['complexity'])}.",
         "",
         "## Files",
@@ -133,6 +146,13 @@ def compress_markdown(report: Mapping) -> str:
         size = sizes.get(path.rsplit("/", 1)[-1]) if key in ("state_dict", "torchscript", "onnx") else None
         lines.append(f"- {key}: `{path}`" + (f" ({size:,} bytes)" if size is not None else ""))
     return "\n".join(lines) + "\n"
+
+
+def _model_text(degradation: Mapping) -> str:
+    if degradation.get("form") == "saturating":
+        return (f"saturating form: knee {_fmt(degradation['kappa'])} * C + {_fmt(degradation['mu'])} log10(weights), "
+                f"fall {_fmt(degradation['beta'])} per decade")
+    return f"lambda {_fmt(degradation.get('lam'))}, delta {_fmt(degradation.get('delta'))}"
 
 
 def _value(check: Mapping) -> str:
