@@ -9,7 +9,7 @@ For every architecture and a few widths / input shapes it reports
 - ``allocator`` (inference only): the allocator's peak during the forward (CPU: torch.profiler
   memory events; CUDA: ``torch.cuda.max_memory_allocated``) above the parameters, plus the input.
   It also contains backend workspaces (im2col, oneDNN reorders, cuDNN scratch) that the estimate
-  leaves out, so it shows what a main-memory budget (METHOD §4.1) should keep in reserve.
+  leaves out, so it shows what a main-memory budget (docs/method.md §4.1) should keep in reserve.
 
 Run (CPU, this machine)::
 

@@ -1,4 +1,4 @@
-"""How long one plan takes (target: well under 10 ms per plan, METHOD §4 / issue 4).
+"""How long one plan takes (target: well under 10 ms per plan, docs/method.md §4 / issue 4).
 
 Times ``plan_compression`` for every architecture x constraint x (uniform, per-stage) in one run,
 median of ``--repeats`` calls each, and reports the ratio to the 10 ms target and to one exact
@@ -25,7 +25,7 @@ from monai_ccnet.accounting import DEFAULT_WIDTHS, memory_bytes
 from monai_ccnet.planning import load_degradation, plan_compression
 
 TARGET_S = 0.010
-J = [0.1518, 0.0857, 0.0655, 0.0496, 0.0375]  # METHOD §1: the paper's ultrasound dataset
+J = [0.1518, 0.0857, 0.0655, 0.0496, 0.0375]  # docs/method.md §1: the paper's ultrasound dataset
 CASES = {
     "disk 1 MB @ 64 bit": dict(disk_budget_mb=1, bits_per_weight=64),
     "memory 100 MB 256x256 exact": dict(memory_budget_mb=100, input_shape=(256, 256)),

@@ -1,4 +1,4 @@
-"""Exact weight accounting for the width-scalable networks (METHOD.md §2, Eq. 4 and 5).
+"""Exact weight accounting for the width-scalable networks (docs/method.md §2, Eq. 4 and 5).
 
 Pure Python: no torch. The planner (``monai_ccnet.planning``) and the networks
 (``monai_ccnet.nets``) both rely on this module, so a plan computed on a laptop without
@@ -10,7 +10,7 @@ Conventions (shared with ``monai_ccnet.nets``):
 - A conv layer holds ``theta = FM_in * prod(kernel) * FM_out`` weights (Eq. 4); biases and
   normalisation parameters are not counted unless asked for (``include_bias`` /
   ``include_norm``), as in the paper.
-- ``theta_i`` ("the weights belonging to stage i", METHOD §2) = the encoder convs at scale i
+- ``theta_i`` ("the weights belonging to stage i", docs/method.md §2) = the encoder convs at scale i
   + the decoder convs at scale i + the up-convolution that produces scale i. Side outputs are
   attributed to the stage they come from. The final 1x1 head (and UCU-Net's shared 1x1 side
   conv) work at full resolution and are attributed to stage 0.
@@ -42,7 +42,7 @@ __all__ = [
 
 ARCHITECTURES = ("unet", "cumedvision", "ucunet")
 DEFAULT_WIDTHS = (64, 128, 256, 512, 1024)
-MB = 10**6  # METHOD §4: "MB" means 10^6 bytes everywhere.
+MB = 10**6  # docs/method.md §4: "MB" means 10^6 bytes everywhere.
 
 
 class ConvSpec:
@@ -50,7 +50,7 @@ class ConvSpec:
 
     Attributes:
         name: a readable name, e.g. ``"enc2.conv1"``.
-        stage: the stage the weights are attributed to (METHOD §2).
+        stage: the stage the weights are attributed to (docs/method.md §2).
         in_channels, out_channels: feature maps in and out.
         kernel: kernel size per spatial dimension (e.g. 3 or 2**k).
         scale: the stage of the *output* resolution (output spatial size = input / 2**scale).
@@ -204,7 +204,7 @@ def conv_layers(
     # U-Net decoder: stage i from n-2 down to 0
     for i in range(n - 2, -1, -1):
         w = widths[i]
-        # the up-convolution producing scale i belongs to stage i (METHOD §2); classic U-Net has
+        # the up-convolution producing scale i belongs to stage i (docs/method.md §2); classic U-Net has
         # no norm/act after it
         add(f"dec{i}.up", i, widths[i + 1], w, 2, i, transposed=True, norm=False, act=False)
         add(f"dec{i}.conv0", i, 2 * w, w, 3, i)
@@ -231,7 +231,7 @@ def stage_weights(
     bias: bool = False,
     normed: bool = True,
 ) -> list[int]:
-    """theta_i per stage (METHOD §2); ``sum(stage_weights(...)) == total_weights(...)``.
+    """theta_i per stage (docs/method.md §2); ``sum(stage_weights(...)) == total_weights(...)``.
 
     Args:
         include_bias: also count the bias vectors of layers built with a bias (``bias`` says
@@ -266,14 +266,14 @@ def total_weights(
 
 
 def disk_bytes(weights: int, bits_per_weight: float = 32) -> float:
-    """Bytes needed to store ``weights`` parameters at ``bits_per_weight`` (METHOD §4.1)."""
+    """Bytes needed to store ``weights`` parameters at ``bits_per_weight`` (docs/method.md §4.1)."""
     if bits_per_weight <= 0:
         raise ValueError(f"bits_per_weight must be > 0, got {bits_per_weight!r}.")
     return weights * bits_per_weight / 8
 
 
 # ----------------------------------------------------------------------------------------------
-# Feature-map memory and MACs (METHOD §4.1, main-memory budget). Both walk one forward program
+# Feature-map memory and MACs (docs/method.md §4.1, main-memory budget). Both walk one forward program
 # derived from ``conv_layers`` so that the architectures are described once.
 # ----------------------------------------------------------------------------------------------
 
@@ -378,7 +378,7 @@ def feature_memory_bytes(
     mode: str = "inference",
     normed: bool = True,
 ) -> int:
-    """Feature-map bytes of one forward pass of ``arch`` (METHOD §4.1, main-memory budget).
+    """Feature-map bytes of one forward pass of ``arch`` (docs/method.md §4.1, main-memory budget).
 
     ``spatial_dims = len(input_shape)``; ``input_shape`` is the spatial shape only.
 
@@ -451,7 +451,7 @@ def memory_bytes(
     bias: bool = False,
     normed: bool = True,
 ) -> int:
-    """Main memory of a forward pass: parameters + feature maps (METHOD §4.1, Eq. 7's budget).
+    """Main memory of a forward pass: parameters + feature maps (docs/method.md §4.1, Eq. 7's budget).
 
     Parameters are every conv weight, the biases of the layers that have one and the norm affine
     parameters (``stage_weights(include_bias=True, include_norm=True)``), at ``weight_bytes`` each;

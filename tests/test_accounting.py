@@ -22,7 +22,7 @@ from monai_ccnet.accounting import (
 
 
 def test_unet_weight_count_matches_the_paper():
-    # METHOD §2: classic U-Net, 1 input channel, 2 classes, no biases
+    # docs/method.md §2: classic U-Net, 1 input channel, 2 classes, no biases
     theta = total_weights("unet", DEFAULT_WIDTHS, spatial_dims=2, in_channels=1, out_channels=2)
     assert theta == 31_023_808
     assert round(math.log10(theta), 4) == 7.4917
@@ -53,7 +53,7 @@ def test_resolve_widths_rounding_and_errors():
 
 
 def test_disk_bytes_paper_example():
-    # METHOD §4.1: 1 MB at 64-bit weights holds 125,000 weights
+    # docs/method.md §4.1: 1 MB at 64-bit weights holds 125,000 weights
     assert disk_bytes(125_000, 64) == 10**6
 
 

@@ -44,7 +44,7 @@ def test_conv_weights_match_accounting(arch, spatial_dims, widths):
 def test_unet_holds_the_papers_weight_count():
     with torch.device("meta"):
         net = ScalableUNet(2, 1, 2)
-    assert conv_weight_count(net) == 31_023_808  # METHOD §2, log10 = 7.4917
+    assert conv_weight_count(net) == 31_023_808  # docs/method.md §2, log10 = 7.4917
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

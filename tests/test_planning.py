@@ -1,4 +1,4 @@
-"""The planner (METHOD §4): the paper's published check, the four cases, rounding and bad input."""
+"""The planner (docs/method.md §4): the paper's published check, the four cases, rounding and bad input."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from monai_ccnet.planning import (
     predict_relative_accuracy,
 )
 
-# METHOD §1/§4: the paper's lymph-node ultrasound dataset and U-Net F1 model
+# docs/method.md §1/§4: the paper's lymph-node ultrasound dataset and U-Net F1 model
 PAPER_J = [0.1518, 0.0857, 0.0655, 0.0496, 0.0375]
 PAPER_UNET = DegradationModel(lam=0.437, delta=0.0103, metric="f1", measure="jpeg", arch="unet")
 PAPER_WIDTHS_95 = [30, 60, 120, 240, 480]

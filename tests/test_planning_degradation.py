@@ -1,4 +1,4 @@
-"""Degradation model (METHOD §3, Eq. 3): fitting from calibration records, presets, save/load."""
+"""Degradation model (docs/method.md §3, Eq. 3): fitting from calibration records, presets, save/load."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_save_load_round_trip_and_schema(tmp_path):
 
 
 def test_presets_are_the_papers_values():
-    expected = {  # METHOD §3
+    expected = {  # docs/method.md §3
         "unet-f1-paper": (0.437, 0.0103), "cumedvision-f1-paper": (0.538, 0.00427), "ucunet-f1-paper": (0.241, 0.00956),
         "unet-iou-paper": (0.349, 0.000072), "cumedvision-iou-paper": (0.366, 0.000096), "ucunet-iou-paper": (0.151, 0.00708),
     }

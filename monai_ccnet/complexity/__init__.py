@@ -1,4 +1,4 @@
-"""Image complexity (METHOD §1): scale-wise JPEG complexity J_k, foreground density B, the
+"""Image complexity (docs/method.md §1): scale-wise JPEG complexity J_k, foreground density B, the
 paper's candidate measures and label-structure measures; MONAI transforms, Auto3DSeg analyzers
 and a dataset analyzer (``python -m monai_ccnet complexity``)."""
 

@@ -9,7 +9,7 @@ JSON (``report.save(path)``) is the contract other tools read::
      "images":   [{"image": path, "label": path, "id": str, "jpeg": [K values], ...}],
      "errors":   [{"image": path, "label": path, "error": message}]}
 
-The dataset complexity of a measure at scale k is ``measures[name]["mean"][k]`` (METHOD §1:
+The dataset complexity of a measure at scale k is ``measures[name]["mean"][k]`` (docs/method.md §1:
 the mean over the training images); ``std`` is the population standard deviation.
 
 Files are read inside the workers (a process pool; pickling pixel arrays to a pool was

@@ -1,4 +1,4 @@
-"""Image-complexity measures (METHOD §1, the paper's §2), as pure functions on channel-first arrays.
+"""Image-complexity measures (docs/method.md §1, the paper's §2), as pure functions on channel-first arrays.
 
 Every measure maps an image (or, for the mask-based ones, a label) to a float64 array of K
 values, one per scale k = 0..K-1 (the paper's scale-wise / layer-wise complexity, §2.3). At

@@ -1,4 +1,4 @@
-"""Width-scalable segmentation networks (METHOD §5) and their construction from width plans.
+"""Width-scalable segmentation networks (docs/method.md §5) and their construction from width plans.
 
 ``ScalableUNet``, ``ScalableCUMedVision`` and ``ScalableUCUNet`` share one constructor
 ``(spatial_dims, in_channels, out_channels, widths=(64, 128, 256, 512, 1024), multipliers=None,

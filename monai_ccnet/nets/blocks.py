@@ -1,4 +1,4 @@
-"""Building blocks shared by the width-scalable networks (METHOD §5).
+"""Building blocks shared by the width-scalable networks (docs/method.md §5).
 
 Every layer comes from ``monai.networks.layers.factories`` (through MONAI's ``get_norm_layer`` /
 ``get_act_layer``), so one class serves 1-D, 2-D and 3-D. The layers, their channels and the stage
@@ -93,7 +93,7 @@ class ScalableSegNet(nn.Module):
         act: MONAI activation name or ``(name, kwargs)``; None is refused (the stages need a nonlinearity).
         dropout: dropout probability after every norm of the encoder/decoder convs (0: none).
         bias: biases on the convs. Default False: every such conv but the up-convolution is followed
-            by a norm that cancels a bias, and the paper counts weights without biases (METHOD §2).
+            by a norm that cancels a bias, and the paper counts weights without biases (docs/method.md §2).
             The layers that produce the logits always have a bias: the U-Net 1x1 head, UCU-Net's
             shared 1x1 side conv and CUMedVision's side-output 3x3 convs. Set it True when ``norm=None``.
 

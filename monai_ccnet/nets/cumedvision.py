@@ -1,4 +1,4 @@
-"""Width-scalable CUMedVision (Chen et al. 2016, "deep contextual network"; METHOD §5)."""
+"""Width-scalable CUMedVision (Chen et al. 2016, "deep contextual network"; docs/method.md §5)."""
 
 from __future__ import annotations
 

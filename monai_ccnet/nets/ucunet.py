@@ -1,4 +1,4 @@
-"""Width-scalable UCU-Net (Mishra et al. 2020; METHOD §5)."""
+"""Width-scalable UCU-Net (Mishra et al. 2020; docs/method.md §5)."""
 
 from __future__ import annotations
 

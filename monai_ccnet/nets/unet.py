@@ -1,4 +1,4 @@
-"""Width-scalable classic U-Net (Ronneberger et al. 2015; METHOD §2 and §5)."""
+"""Width-scalable classic U-Net (Ronneberger et al. 2015; docs/method.md §2 and §5)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class ScalableUNet(ScalableSegNet):
     ======  ==========================================  =========================================
 
     With ``in_channels=1, out_channels=2`` and the default widths ``(64, 128, 256, 512, 1024)``
-    it holds exactly 31,023,808 conv weights without biases (METHOD §2, log10 = 7.4917). The
+    it holds exactly 31,023,808 conv weights without biases (docs/method.md §2, log10 = 7.4917). The
     layers are those of ``monai_ccnet.accounting.conv_layers("unet", ...)``. Arguments: see
     :class:`~monai_ccnet.nets.blocks.ScalableSegNet`.
 

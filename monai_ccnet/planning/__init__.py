@@ -1,4 +1,4 @@
-"""Degradation models and the compression planner (METHOD.md §3 and §4).
+"""Degradation models and the compression planner (docs/method.md §3 and §4).
 
 numpy + stdlib only: ``import monai_ccnet.planning`` works without torch or MONAI, and a plan
 takes well under 10 ms. One job per module, imported in this order (each uses only those above):

@@ -1,4 +1,4 @@
-"""The degree-of-degradation model (METHOD.md §3, Eq. 3): fit, save, load, presets.
+"""The degree-of-degradation model (docs/method.md §3, Eq. 3): fit, save, load, presets.
 
 A :class:`DegradationModel` holds (lambda, delta) for one architecture, accuracy metric and
 complexity measure: the slope of relative accuracy against log10(#weights) is
@@ -45,7 +45,7 @@ FORMS = forms.FORMS
 FORM_PARAMETERS = {"linear": ("lam", "delta"), "saturating": ("beta", "kappa", "mu")}
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 METRICS = ("f1", "iou")
-#: JB = w * jpeg + (1 - w) * foreground (METHOD §1, ``equations.jb_complexity``); these are the
+#: JB = w * jpeg + (1 - w) * foreground (docs/method.md §1, ``equations.jb_complexity``); these are the
 #: measure names (complexity report and calibration record keys) it combines
 JPEG_KEY, FOREGROUND_KEY, JB_KEY = "jpeg", "foreground", "jb"
 
@@ -313,7 +313,7 @@ def load_degradation(degradation: DegradationModel | dict | str | os.PathLike) -
 
 
 # ---------------------------------------------------------------------------------------------
-# fitting (METHOD §3, steps 2 and 3)
+# fitting (docs/method.md §3, steps 2 and 3)
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -344,7 +344,7 @@ def _dataset_complexity(record: dict, measure: str, index: int) -> float:
 
 
 def _dataset_slopes(records: Sequence[dict], metric: str) -> list[dict]:
-    """Per dataset: the least-squares slope of A_alpha / A_1 against log10(theta) (METHOD §3.2)."""
+    """Per dataset: the least-squares slope of A_alpha / A_1 against log10(theta) (docs/method.md §3.2)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
     groups: dict[str, list[tuple[int, dict]]] = {}
@@ -411,7 +411,7 @@ def _fit_line(c: np.ndarray, s: np.ndarray, measure: str) -> tuple[float, float,
 
 
 def _best_jb_weight(records: Sequence[dict], fits: list[dict], s: np.ndarray) -> float:
-    """w in [0, 1] with the best R^2 (METHOD §1): a grid of 0.01 finds the peak, a bounded
+    """w in [0, 1] with the best R^2 (docs/method.md §1): a grid of 0.01 finds the peak, a bounded
     scalar minimisation between the grid's neighbours of the peak refines it."""
 
     def r2(w: float) -> float:

@@ -1,4 +1,4 @@
-"""The paper's planning equations in one place (METHOD.md §3 and §4), each next to its number.
+"""The paper's planning equations in one place (docs/method.md §3 and §4), each next to its number.
 
 Pure Python (``math`` only): every function here is the literal equation on real numbers.
 Integer widths, exact weight counts and budgets are the planner's job (``planner.py``); this
@@ -55,7 +55,7 @@ def stage_drop(slope: float, alpha: float) -> float:
     """Predicted drop of one stage with multiplier ``alpha``: s_i * 2 * log10(1 / alpha_i).
 
     Eq. 5 (theta_i* / theta_i = alpha_i^2) put into Eq. 3; Eq. 11 and Eq. 17 make this drop equal
-    across stages, and METHOD §4 (last paragraph) predicts a width vector by its largest drop.
+    across stages, and docs/method.md §4.3 predicts a width vector by its largest drop.
     """
     return slope * 2.0 * math.log10(1.0 / alpha)
 

@@ -1,4 +1,4 @@
-"""Pareto tables: predicted accuracy against size over a grid of widths (METHOD.md §4), and their plot."""
+"""Pareto tables: predicted accuracy against size over a grid of widths (docs/method.md §4), and their plot."""
 
 from __future__ import annotations
 

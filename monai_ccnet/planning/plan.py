@@ -56,7 +56,7 @@ class CompressionPlan:
         weights, log10_weights: exact weight count of ``widths`` (accounting, no biases).
         disk_bytes: bytes to store the weights at ``bits_per_weight``.
         memory_bytes: peak inference memory for ``inputs["input_shape"]`` (None without a shape).
-        predicted_relative_accuracy: predicted A(widths) / A(base_widths) (METHOD §4).
+        predicted_relative_accuracy: predicted A(widths) / A(base_widths) (docs/method.md §4).
         predicted_accuracy: the same times the full network's accuracy, when it was given.
         predicted_interval, interval_level: ``[low, high]`` of the relative accuracy at that level
             (docs/method.md §7.2), None when the degradation model has no spread (paper presets).

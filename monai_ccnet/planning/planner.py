@@ -1,4 +1,4 @@
-"""The compression planner (METHOD.md §4): per-stage widths for a disk, memory or accuracy constraint.
+"""The compression planner (docs/method.md §4): per-stage widths for a disk, memory or accuracy constraint.
 
 Every plan is first solved exactly on real numbers with the paper's equations
 (``equations.py``: Eq. 6, 7, 11, 13, 14, 16, 17), then rounded to integer widths honestly:
@@ -156,7 +156,7 @@ def plan_compression(
     confidence: float | None = None,
     interval_level: float = 0.9,
 ) -> CompressionPlan:
-    """Per-stage widths for one constraint (METHOD §4), uniform or per-stage (``layerwise``).
+    """Per-stage widths for one constraint (docs/method.md §4), uniform or per-stage (``layerwise``).
 
     Args:
         arch: "unet", "cumedvision" or "ucunet".

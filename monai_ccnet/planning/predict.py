@@ -1,4 +1,4 @@
-"""Accuracy prediction (METHOD.md §4) as functions of a degradation model given in any form.
+"""Accuracy prediction (docs/method.md §4) as functions of a degradation model given in any form.
 
 The arithmetic is :class:`~monai_ccnet.planning.degradation.DegradationModel`'s; these functions
 take what users pass for a model (the object, its dict, a preset name or a JSON path).

@@ -40,7 +40,7 @@ __all__ = ["DEFAULT_MULTIPLIERS", "run_key", "CalibrationSweep"]
 
 logger = logging.getLogger(__name__)
 
-#: reaches where accuracy falls (METHOD §3: the paper's set stops at 1/16, where real data barely degrades)
+#: reaches where accuracy falls (docs/method.md §3: the paper's set stops at 1/16, where real data barely degrades)
 DEFAULT_MULTIPLIERS = (1.0, 0.25, 0.0625, 0.03125, 0.015625)
 
 

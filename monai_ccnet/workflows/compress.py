@@ -3,8 +3,8 @@
 1. Check the configuration: architecture, degradation model, constraint values and whether the
    budget can be met at all (it does not depend on the images), test split. A bad value raises
    :class:`~monai_ccnet.errors.ConfigError` before anything is measured or written.
-2. Measure the scale-wise complexity of the target's training split (METHOD §1) and plan the
-   widths for one constraint (METHOD §4): a disk budget (MB of weights, or of the exported files
+2. Measure the scale-wise complexity of the target's training split (docs/method.md §1) and plan the
+   widths for one constraint (docs/method.md §4): a disk budget (MB of weights, or of the exported files
    with ``disk_budget_counts="files"``), a main-memory budget (MB of weights + feature maps for an
    input shape) or an accuracy floor (fraction of the full network's accuracy); uniform or per stage.
 3. Build the compressed network, train it with the shared recipe, evaluate F1 / IoU on the test

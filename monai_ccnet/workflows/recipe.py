@@ -1,6 +1,6 @@
 """The training recipe: one definition used by every run that trains a network.
 
-CC-Net's calibration (METHOD §3, §6) only holds if every width of every dataset is trained the
+CC-Net's calibration (docs/method.md §3, §6) only holds if every width of every dataset is trained the
 same way, so ``calibrate``, ``compress`` and ``train`` all build their MONAI engines here:
 ``SupervisedTrainer`` / ``SupervisedEvaluator`` (pytorch-ignite), Adam, Dice+CE (or CE / Dice),
 random flips and 90-degree rotations on patches (128 x 128 by default), foreground F1 and IoU,
