@@ -27,7 +27,7 @@ from monai_ccnet.utils import atomic_write_json, read_json, save_figure
 
 from .calibrate import CalibrationSweep
 
-__all__ = ["PLAN_CONSTRAINTS", "PlanCheck", "probe_check", "load_run_records"]
+__all__ = ["PLAN_CONSTRAINTS", "TARGET_KINDS", "PlanCheck", "probe_check", "load_run_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ PLAN_CONSTRAINTS = (
     {"name": "disk 1/4", "disk_fraction": 0.25},
     {"name": "disk 1/16", "disk_fraction": 0.0625},
 )
+
+
+#: held-out targets of the probe check, by where they lie against the probe's widths
+TARGET_KINDS = ("base", "wider", "between", "narrower")
 
 
 def load_run_records(folder: str | Path) -> list[dict]:
@@ -285,36 +289,46 @@ def probe_check(
         reference = robust_curves([r for r in design if r["dataset"] == held])[held]["reference"]
         widest = curve["widths"][0]
         anchor_x, anchor_a = math.log10(widest["weights"]), widest["median"]
-        # measured targets: every width vector of this dataset the probe did not train
-        groups: dict[tuple, list[float]] = {}
-        weights_of: dict[tuple, int] = {}
-        for r in targets:
-            if r["dataset"] == held and tuple(r["widths"]) not in probe_widths:
-                groups.setdefault(tuple(r["widths"]), []).append(float(r["f1"]))
-                weights_of[tuple(r["widths"])] = int(r["weights"])
+        # measured targets: every width vector of this dataset the probe did not train, failed
+        # runs left out as in every fit (robust_curves)
+        mine = [{k: v for k, v in r.items() if k != "config"} for r in targets
+                if r["dataset"] == held and tuple(r["widths"]) not in probe_widths]
+        unique = {(tuple(r["widths"]), r["seed"]): r for r in mine}  # a plan equal to a calibration run counts once
+        groups = robust_curves(list(unique.values()))[held]["widths"] if unique else []
+        smallest_probe = min(row["weights"] for row in curve["widths"])
+        base_weights = max(r["weights"] for r in design if r["dataset"] == held and list(r["widths"]) == base)
         comp = [complexity] * len(base)
         r_anchor = prior.predict_relative_accuracy(list(widest["widths"]), base, comp)
-        errs = {"probe": [], "complexity_only": [], "no_loss": []}
+        errs: dict[str, dict[str, list]] = {kind: {"probe": [], "complexity_only": [], "no_loss": []} for kind in TARGET_KINDS}
         inside = []
-        for widths, values in sorted(groups.items(), key=lambda kv: weights_of[kv[0]]):
-            measured = float(np.median(values))
-            x = math.log10(weights_of[widths])
+        for group in groups:
+            widths, measured = list(group["widths"]), group["median"]
+            kept = [v for s, v in group["values"].items() if int(s) not in group["failed"]]
+            x = math.log10(group["weights"])
             central, low, high = probe_interval(fit, x, level)
-            r_target = prior.predict_relative_accuracy(list(widths), base, comp)
-            complexity_only = anchor_a * r_target / r_anchor
-            row = {"dataset": held, "widths": list(widths), "weights": weights_of[widths], "measured": measured,
-                   "seeds": values, "probe": central, "probe_interval": [low, high],
-                   "complexity_only": complexity_only, "no_loss": anchor_a,
-                   "kind": "base" if list(widths) == base else ("wider" if weights_of[widths] > total_weights(
-                       arch, base, 2, 1, 2) * 1.5 else "planned / narrower")}
-            for name in errs:
-                errs[name].append(abs(row[name] - measured) / reference)
-            inside += [low <= v <= high for v in values]
+            complexity_only = anchor_a * prior.predict_relative_accuracy(widths, base, comp) / r_anchor
+            kind = ("base" if widths == base else "wider" if group["weights"] > base_weights
+                    else "narrower" if group["weights"] < smallest_probe else "between")
+            row = {"dataset": held, "widths": widths, "weights": group["weights"], "measured": measured, "seeds": kept,
+                   "failed_seeds": group["failed"], "probe": central, "probe_interval": [low, high],
+                   "complexity_only": complexity_only, "no_loss": anchor_a, "kind": kind}
+            for name in ("probe", "complexity_only", "no_loss"):
+                errs[kind][name].append(abs(row[name] - measured) / reference)
+            if kind != "narrower":
+                inside += [low <= v <= high for v in kept]
             rows.append(row)
-        per_dataset[held] = {name: float(np.mean(v)) for name, v in errs.items()}
-        per_dataset[held].update(plateau=fit["plateau"], knee=fit["knee"], beta=fit["beta"], reference=reference,
-                                 probe_train_seconds=round(sum(r["seconds"] for r in probe_runs), 1),
-                                 interval_coverage=float(np.mean(inside)) if inside else None, n_targets=len(groups))
-    overall = {name: float(np.mean([d[name] for d in per_dataset.values()])) for name in ("probe", "complexity_only", "no_loss")}
+        # the targets: the base, wider networks and the planned ones between the probe's
+        # widths; extrapolation below the probe's smallest width is reported apart
+        main = {name: [e for kind in ("base", "wider", "between") for e in errs[kind][name]] for name in errs["base"]}
+        per_dataset[held] = {name: float(np.mean(v)) if v else None for name, v in main.items()}
+        per_dataset[held].update(
+            by_kind={kind: {name: float(np.mean(v)) if v else None for name, v in e.items()} for kind, e in errs.items()},
+            plateau=fit["plateau"], knee=fit["knee"], beta=fit["beta"], reference=reference,
+            probe_train_seconds=round(sum(r["seconds"] for r in probe_runs), 1),
+            interval_coverage=float(np.mean(inside)) if inside else None,
+            n_targets=sum(len(errs[k]["probe"]) for k in ("base", "wider", "between")),
+        )
+    overall = {name: float(np.mean([d[name] for d in per_dataset.values() if d[name] is not None]))
+               for name in ("probe", "complexity_only", "no_loss")}
     return {"per_dataset": per_dataset, "overall_mae": overall, "rows": rows, "level": level,
             "probe_widths": sorted(list(w) for w in probe_widths), "probe_seeds": list(probe_seeds)}
