@@ -133,7 +133,7 @@ def test_help_and_version(capsys):
     "args, message",
     [
         (["--degradation", "unet-f1-paper"], "exactly one constraint"),
-        (["--disk-budget-mb", "1"], "give a degradation model"),
+        (["--lam", "0.4", "--disk-budget-mb", "1"], "give both --lam and --delta"),
         (["--degradation", "unet-f1-paper", "--lam", "0.4", "--disk-budget-mb", "1"], "not both"),
         (["--degradation", "nope", "--disk-budget-mb", "1"], "neither a file nor a preset"),
         (["--lam", "0.4", "--delta", "0.01", "--min-relative-accuracy", "95"], r"must be in (0, 1)"),

@@ -148,18 +148,8 @@ class DegradationModel:
             ValueError: a single number or the wrong count of complexities, a non-finite one, or a
                 slope <= 0 (the model then predicts no loss and cannot be inverted).
         """
-        if isinstance(complexity, (int, float)):
-            raise ValueError(f"complexity must list one value per stage (J_0 .. J_K), got the single number {complexity!r}.")
-        complexity = [float(c) for c in complexity]
-        if n_stages is not None and len(complexity) != n_stages:
-            raise ValueError(
-                f"complexity has {len(complexity)} value(s) but the network has {n_stages} stages; "
-                f"give one complexity per stage (scale 1/2^k for k = 0..{n_stages - 1})."
-            )
         slopes = []
-        for i, c in enumerate(complexity):
-            if not math.isfinite(c):
-                raise ValueError(f"complexity[{i}] must be a finite number, got {c!r}.")
+        for i, c in enumerate(_checked_complexity(complexity, n_stages)):
             s = self.slope(c)
             if s <= 0:
                 raise ValueError(
@@ -194,7 +184,8 @@ class DegradationModel:
         widths, base_widths = resolve_widths(widths), resolve_widths(base_widths)
         if len(widths) != len(base_widths):
             raise ValueError(f"widths {widths} and base_widths {base_widths} differ in their number of stages.")
-        self.stage_slopes(complexity, len(base_widths))  # validates the complexities
+        # a prediction needs no positive slope (a slope <= 0 predicts no loss); only inverting does
+        complexity = _checked_complexity(complexity, len(base_widths))
         params = self.params if params is None else params
         if self.form == "saturating":
             counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
@@ -256,6 +247,26 @@ class DegradationModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DegradationModel":
         return cls.from_dict(read_json(path, "degradation model"), source=str(path))
+
+
+def _checked_complexity(complexity: Sequence[float], n_stages: int | None) -> list[float]:
+    """One finite complexity per stage, as floats.
+
+    Raises:
+        ValueError: a single number, the wrong count, or a non-finite value.
+    """
+    if isinstance(complexity, (int, float)):
+        raise ValueError(f"complexity must list one value per stage (J_0 .. J_K), got the single number {complexity!r}.")
+    complexity = [float(c) for c in complexity]
+    if n_stages is not None and len(complexity) != n_stages:
+        raise ValueError(
+            f"complexity has {len(complexity)} value(s) but the network has {n_stages} stages; "
+            f"give one complexity per stage (scale 1/2^k for k = 0..{n_stages - 1})."
+        )
+    for i, c in enumerate(complexity):
+        if not math.isfinite(c):
+            raise ValueError(f"complexity[{i}] must be a finite number, got {c!r}.")
+    return complexity
 
 
 def prediction_caveat(model: DegradationModel) -> str | None:
