@@ -189,6 +189,7 @@ def plot_lodo(main: dict, details: dict, stem: Path) -> list[Path]:
         ax.plot([p["x"] for p in rows], [p["measured"] for p in rows], "ko", markersize=4, label="measured (median)")
         for p in rows:
             ax.plot([p["x"]] * len(p["seeds"]), p["seeds"], "k.", markersize=2, alpha=0.5)
+        ax.set_ylim(0.0, 1.25)  # a wild extrapolation (a linear fit's) runs off the axis instead of flattening it
         ax.set_title(f"{name} (held out)", fontsize=9)
         ax.set_xlabel("log10(weights)")
         ax.grid(alpha=0.3)
