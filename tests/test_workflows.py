@@ -210,9 +210,12 @@ def test_metadata_has_the_bundle_spec_keys():
 @pytest.mark.parametrize(
     "workflow, ids",
     [
+        # MONAI's train / inference properties themselves: tests/test_bundle_properties.py (check_properties)
         ("train", ["bundle_root", "device", "dataset_dir", "network_def", "train#trainer", "train#dataset",
-                   "train#inferer", "validate#evaluator", "max_epochs", "val_interval", "run", "training"]),
-        ("evaluate", ["validate#evaluator", "validate#dataset", "validate#inferer", "network_def", "run", "evaluate"]),
+                   "train#preprocessing", "train#handlers", "train#inferer", "validate#evaluator",
+                   "validate#handlers", "max_epochs", "val_interval", "run", "training"]),
+        ("evaluate", ["evaluator", "dataset", "preprocessing", "inferer", "postprocessing", "handlers", "network_def",
+                      "run", "evaluate"]),
         ("inference", ["evaluator", "dataset", "inferer", "network_def", "run", "inference"]),
         ("compress", ["compression", "run", "compress"]),
         ("calibrate", ["calibration", "run", "calibrate"]),

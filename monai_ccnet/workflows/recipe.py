@@ -75,6 +75,7 @@ __all__ = [
     "cpu_supports_bf16",
     "autocast_dtype",
     "AutocastInferer",
+    "ProgressBarHandler",
     "apply_num_threads",
     "loss_function",
     "segmentation_metrics",
@@ -500,9 +501,7 @@ def build_training(
         )
         TensorBoardStatsHandler(log_dir=log_dir, iteration_log=False).attach(evaluator)
     if as_bool(progress, "progress"):
-        from ignite.handlers import ProgressBar
-
-        train_handlers.append(_ProgressBarHandler(ProgressBar(persist=False)))
+        train_handlers.append(ProgressBarHandler(persist=False))
     optimizer = torch.optim.Adam(network.parameters(), lr=float(recipe["learning_rate"]), eps=float(recipe["adam_eps"]))
     trainer = SupervisedTrainer(
         device=device,
@@ -535,11 +534,14 @@ def build_training(
     }
 
 
-class _ProgressBarHandler:
-    """Attach ignite's ProgressBar with the running loss (MONAI handlers are attached by ``.attach``)."""
+class ProgressBarHandler:
+    """Ignite's ``ProgressBar`` showing the running loss, as a MONAI-style handler (``.attach(engine)``),
+    so that a bundle config lists it in ``train#handlers`` (``persist``: keep the finished bar)."""
 
-    def __init__(self, bar):
-        self.bar = bar
+    def __init__(self, persist: bool = False):
+        from ignite.handlers import ProgressBar
+
+        self.bar = ProgressBar(persist=persist)
 
     def attach(self, engine) -> None:
         self.bar.attach(engine, output_transform=from_engine(["loss"], first=True))
