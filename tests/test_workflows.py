@@ -207,6 +207,29 @@ def test_metadata_has_the_bundle_spec_keys():
     assert fmt["inputs"]["image"]["num_channels"] == 1 and fmt["outputs"]["pred"]["num_channels"] == 2
 
 
+def test_bundle_defaults_are_the_python_defaults(tmp_path):
+    """One source for the bundle's defaults. MONAI's ``--recipe#key value`` override cannot reach
+    into a ``$`` expression, so common.yaml spells the recipe out: it must be ``DEFAULT_RECIPE``,
+    key for key. calibrate.yaml takes ``DEFAULT_MULTIPLIERS`` itself; its ``fit_measures``, ``seeds``
+    and ``bootstrap`` must be ``CalibrationSweep``'s defaults."""
+    from monai.bundle import ConfigParser
+
+    from monai_ccnet.data.synthetic import make_synthetic_datasets
+    from monai_ccnet.workflows import DEFAULT_MULTIPLIERS, DEFAULT_RECIPE, CalibrationSweep
+
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "common.yaml"), str(CONFIGS / "calibrate.yaml")])
+    assert parser["recipe"] == DEFAULT_RECIPE
+    assert parser.get_parsed_content("multipliers_sweep") == list(DEFAULT_MULTIPLIERS)
+    datasets = make_synthetic_datasets(tmp_path, ["discs", "cells"], num_images=4, size=32)
+    sweep = CalibrationSweep(datasets, str(tmp_path / "calibration"), widths=[4, 8, 16])
+    assert sweep.multipliers == list(DEFAULT_MULTIPLIERS)
+    assert (parser["fit_measures"], parser["seeds"], parser["bootstrap"]) == (sweep.fit_measures, sweep.seeds, sweep.bootstrap)
+    # the CPU profile replaces the recipe on purpose, with known keys only
+    cpu = ConfigParser.load_config_file(str(CONFIGS / "calibrate_cpu.yaml"))["recipe"]
+    assert set(cpu) <= set(DEFAULT_RECIPE) and cpu != {k: DEFAULT_RECIPE[k] for k in cpu}
+
+
 @pytest.mark.parametrize(
     "workflow, ids",
     [
