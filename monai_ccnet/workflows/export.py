@@ -1,7 +1,9 @@
-"""Export a trained network (TorchScript; ONNX when ``onnx`` is installed) and time its forward pass."""
+"""Export a trained network with MONAI's converters (TorchScript; ONNX when ``onnx`` is installed)
+and time its forward pass."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import statistics
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from monai.networks.utils import convert_to_torchscript
+from monai.networks.utils import convert_to_onnx, convert_to_torchscript
 
 from monai_ccnet.utils import optional_import
 
@@ -29,7 +31,8 @@ def export_network(
     """Write ``<models_dir>/<name>.pt`` (state dict) and the requested formats; return their paths.
 
     ``example_shape`` is a full input shape (batch, channels, *spatial). ONNX is skipped with a log
-    line when the ``onnx`` package is missing.
+    line when the ``onnx`` package is missing; its outputs are checked against the network's with
+    ``onnxruntime`` when that is installed.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -47,9 +50,28 @@ def export_network(
             logger.info("onnx not installed: skipping the ONNX export (pip install onnx).")
         else:
             path = models_dir / f"{name}.onnx"
-            torch.onnx.export(network, example, str(path), input_names=["image"], output_names=["logits"])
+            convert_to_onnx(
+                network,
+                [example],
+                input_names=["image"],
+                output_names=["logits"],
+                filename=str(path),
+                verify=optional_import("onnxruntime") is not None,
+                use_ort=True,
+                device=torch.device("cpu"),
+                **_onnx_exporter(),
+            )
             files["onnx"] = str(path)
     return files
+
+
+def _onnx_exporter() -> dict:
+    """``torch.onnx.export`` options: from torch 2.9 it exports with the dynamo exporter, which needs
+    ``onnxscript``; without it (the ``[all]`` extra installs ``onnx`` only) the TorchScript-based
+    exporter (``dynamo=False``) writes the file."""
+    if optional_import("onnxscript") is not None or "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+        return {}
+    return {"dynamo": False}
 
 
 @torch.no_grad()
