@@ -1,9 +1,10 @@
 """Find image/label pairs: the common folder layout, a folder pair, or a MONAI datalist.
 
-Pure Python (no torch). Every function returns a list of MONAI-style data dicts
-``{"image": path, "label": path | absent, "id": str}`` with absolute paths, and raises a clear
-error naming the file, key or value when the input is unusable. Nothing is read from the
-images here: checks that need pixels (size mismatch, non-binary labels) belong to the readers.
+Pure Python at import (no torch; ``load_datalist`` reads with MONAI's Decathlon loader). Every
+function returns a list of MONAI-style data dicts ``{"image": path, "label": path | absent, "id":
+str}`` with absolute paths, and raises a clear error naming the file, key or value when the input
+is unusable. Nothing is read from the images here: checks that need pixels (size mismatch,
+non-binary labels) belong to the readers.
 
 The common layout (the one of ``../shared/data/<name>``)::
 
@@ -118,8 +119,9 @@ def load_datalist(
 ) -> list[dict]:
     """Data dicts from a MONAI/Decathlon datalist JSON (``{"training": [{"image": ..., "label": ...}]}``).
 
-    Relative paths are resolved against ``base_dir`` (default: the datalist's folder), as
-    ``monai.data.load_decathlon_datalist`` does. Entries may also be plain strings (image only).
+    Read by ``monai.data.load_decathlon_datalist`` (relative paths resolved against ``base_dir``,
+    default: the datalist's folder; the ``test`` list may give bare image paths), after checks that
+    name the file, key and entry of what is wrong; every listed image and label must exist.
 
     Raises:
         FileNotFoundError: the datalist or a listed file does not exist.
@@ -138,23 +140,32 @@ def load_datalist(
     entries = content[key]
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{path}: {key!r} lists no entries; the dataset is empty.")
-    base = Path(base_dir).expanduser().resolve() if base_dir is not None else path.parent
-    items, missing = [], []
+    # the Decathlon format: dicts, or for "test" only, a list of bare image paths
+    bare = key == "test" and not isinstance(entries[0], dict)
     for n, entry in enumerate(entries):
-        if isinstance(entry, str):
-            entry = {"image": entry}
-        if not isinstance(entry, dict) or "image" not in entry:
-            raise ValueError(f"{path}: {key}[{n}] has no 'image' key: {entry!r}")
-        item = dict(entry)
+        if bare and not isinstance(entry, str):
+            raise ValueError(f"{path}: {key}[{n}] is not an image path like {key}[0]: {entry!r}")
+        if not bare and (not isinstance(entry, dict) or "image" not in entry):
+            hint = " (only the 'test' list may give bare image paths)" if isinstance(entry, str) else ""
+            raise ValueError(f"{path}: {key}[{n}] has no 'image' key{hint}: {entry!r}")
+        image = entry if bare else entry["image"]
+        paths = [image] if isinstance(image, str) else image if isinstance(image, list) else []
+        if not paths or not all(isinstance(i, str) for i in paths):
+            raise ValueError(f"{path}: {key}[{n}].image must be a path or a list of paths (channels): {image!r}")
+
+    from monai.data import load_decathlon_datalist
+
+    base = Path(base_dir).expanduser().resolve() if base_dir is not None else path.parent
+    items = load_decathlon_datalist(path, is_segmentation=True, data_list_key=key, base_dir=base)
+    missing = []
+    for n, item in enumerate(items):
         for field in ("image", "label"):
-            if field in item and isinstance(item[field], str):
-                file = Path(item[field]).expanduser()
-                file = file if file.is_absolute() else base / file
-                if not file.exists():
+            files = item.get(field)
+            for file in [files] if isinstance(files, str) else files if isinstance(files, list) else []:
+                if not Path(file).exists():
                     missing.append(f"{key}[{n}].{field} = {file}")
-                item[field] = str(file)
-        item.setdefault("id", _stem(Path(item["image"])) or Path(item["image"]).name)
-        items.append(item)
+        first = Path(item["image"] if isinstance(item["image"], str) else item["image"][0])
+        item.setdefault("id", _stem(first) or first.name)
     if missing:  # every missing file at once, so one fix covers them all
         listing = "; ".join(missing[:10]) + ("; ..." if len(missing) > 10 else "")
         raise FileNotFoundError(f"{path}: {len(missing)} listed file(s) not found: {listing}")
