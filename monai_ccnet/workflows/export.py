@@ -69,9 +69,9 @@ def _onnx_exporter() -> dict:
     """``torch.onnx.export`` options: from torch 2.9 it exports with the dynamo exporter, which needs
     ``onnxscript``; without it (the ``[all]`` extra installs ``onnx`` only) the TorchScript-based
     exporter (``dynamo=False``) writes the file."""
-    if optional_import("onnxscript") is not None or "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+    if "dynamo" not in inspect.signature(torch.onnx.export).parameters:  # torch < 2.5: one exporter
         return {}
-    return {"dynamo": False}
+    return {} if optional_import("onnxscript") is not None else {"dynamo": False}
 
 
 @torch.no_grad()
