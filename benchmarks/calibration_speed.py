@@ -10,7 +10,7 @@ budget) through ``CalibrationSweep``; only the execution differs:
 Reports training images per second (optimizer steps x patches per step / wall time, data
 caching and evaluation included) and the ratio, measured in one invocation on this machine.
 
-    python benchmarks/calibration_speed.py --data ../shared/data/hc18 --steps 200 --output benchmarks/results/calibration_speed_cpu.json
+    python benchmarks/calibration_speed.py --data ../shared/data/hc18 ../shared/data/ph2 --steps 100 --output benchmarks/results/calibration_speed_cpu.json
 
 Run it on an idle machine: the ratio is only meaningful when nothing else competes for the cores.
 """
@@ -34,7 +34,7 @@ PROFILE = REPO / "bundles" / "ccnet_segmentation" / "configs" / "calibrate_cpu.y
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="one dataset in the common layout (a second copy is made for the sweep)")
+    parser.add_argument("--data", required=True, nargs=2, help="two datasets in the common layout (a sweep needs two)")
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps per run (the profile uses 1000); default 200")
     parser.add_argument("--multipliers", type=float, nargs="+", default=[1.0, 0.25, 0.0625])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -49,8 +49,8 @@ def main() -> int:
     recipe = dict(profile["recipe"])
     recipe.update(max_epochs=1, epoch_length=args.steps, val_interval=1)
     patches_per_step = recipe["batch_size"] * recipe["num_samples"]
-    # a sweep needs two datasets; both are the same images, so the two legs train identical runs
-    datasets = {"a": args.data, "b": args.data}
+    # both legs train the same runs: two datasets x multipliers x seeds
+    datasets = {Path(d).name: d for d in args.data}
     runs_per_leg = len(datasets) * len(args.multipliers) * len(args.seeds)
     results = {}
     load_before = os.getloadavg()[0]
