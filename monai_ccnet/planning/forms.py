@@ -371,8 +371,19 @@ def fit_probe_curve(
         return np.concatenate([(model - a) / noise, [(knee - prior["knee"]) / prior["knee_sd"],
                                                      (beta - prior["beta"]) / prior["beta_sd"]]])
 
-    start = [float(a.max()), float(prior["knee"]), float(prior["beta"])]
-    fit = least_squares(residuals, start, bounds=([0.0, -np.inf, 0.0], [1.0, np.inf, np.inf]))
+    # the hinge has no gradient in the knee where the knee lies beyond every run, so a local
+    # optimiser can stall there: scan the knee over the runs' range (+- a decade and a half), fit
+    # plateau and fall at each, and refine the best; the knee stays inside that range
+    lo, hi = float(x.min()) - 1.0, float(x.max()) + 1.5
+    bounds = ([0.0, lo, 0.0], [1.0, hi, np.inf])
+    best = None
+    for knee in np.linspace(lo, hi, 51):
+        trial = least_squares(lambda p: residuals([p[0], knee, p[1]]), [float(a.max()), float(prior["beta"])],
+                              bounds=([0.0, 0.0], [1.0, np.inf]))
+        if best is None or trial.cost < best[0]:
+            best = (trial.cost, [trial.x[0], knee, trial.x[1]])
+    start = np.clip(best[1], [b + 1e-9 for b in bounds[0]], [b - 1e-9 if np.isfinite(b) else b for b in bounds[1]])
+    fit = least_squares(residuals, start, bounds=bounds)
     jac = fit.jac
     cov = np.linalg.pinv(jac.T @ jac)
     return {

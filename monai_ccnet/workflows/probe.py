@@ -41,6 +41,8 @@ PROBE_MULTIPLIERS = (0.5, 0.25, 0.125)
 MAX_NOISE = 0.1
 #: a width whose median accuracy is below this trained nothing
 MIN_ACCURACY = 0.05
+#: cap of the calibration refits' contribution to the prior's widths (decades; fall per decade)
+MAX_PRIOR_SD = 0.5
 
 
 def prior_terms(prior, complexity: float) -> dict:
@@ -50,8 +52,10 @@ def prior_terms(prior, complexity: float) -> dict:
     boots = prior.bootstrap or []
     boot_knees = [b["kappa"] * complexity + b["mu"] for b in boots]
     boot_betas = [b["beta"] for b in boots]
-    knee_sd = math.hypot(float(prior.spread.get("knee_sd", 0.3)), float(np.std(boot_knees)) if boots else 0.0)
-    beta_sd = math.hypot(float(prior.spread.get("beta_sd", 0.1)), float(np.std(boot_betas)) if boots else 0.0)
+    # the refits' spread is capped: with complexities close together kappa is ill-determined and
+    # its refits would swamp the prior; the datasets' own scatter around the model is the width
+    knee_sd = math.hypot(float(prior.spread.get("knee_sd", 0.3)), min(MAX_PRIOR_SD, float(np.std(boot_knees))) if boots else 0.0)
+    beta_sd = math.hypot(float(prior.spread.get("beta_sd", 0.1)), min(MAX_PRIOR_SD, float(np.std(boot_betas))) if boots else 0.0)
     return {"knee": knee, "knee_sd": max(knee_sd, 0.05), "beta": prior.beta, "beta_sd": max(beta_sd, 0.02)}
 
 
