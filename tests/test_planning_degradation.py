@@ -130,7 +130,7 @@ def test_presets_are_the_papers_values():
         "unet-f1-paper": (0.437, 0.0103), "cumedvision-f1-paper": (0.538, 0.00427), "ucunet-f1-paper": (0.241, 0.00956),
         "unet-iou-paper": (0.349, 0.000072), "cumedvision-iou-paper": (0.366, 0.000096), "ucunet-iou-paper": (0.151, 0.00708),
     }
-    assert sorted(expected) == list_presets()
+    assert sorted(expected) == [name for name in list_presets() if name.endswith("-paper")]
     for name, (lam, delta) in expected.items():
         model = load_degradation(name)
         arch, metric, _ = name.split("-")
@@ -150,3 +150,14 @@ def test_load_degradation_takes_every_form_of_a_model(tmp_path):
     assert load_degradation("unet-f1-paper").measure == "jpeg"
     with pytest.raises(ValueError, match="must be a DegradationModel, dict, preset name or path, got int"):
         load_degradation(42)
+
+
+def test_real_data_presets_carry_provenance_interval_and_their_held_out_check():
+    for metric, measure in (("f1", "jpeg"), ("iou", "jb")):
+        model = load_degradation(f"unet-{metric}-cpu")
+        assert model.form == "saturating" and model.metric == metric and model.measure == measure and model.has_interval
+        prov = model.provenance
+        assert prov["name"] == f"unet-{metric}-cpu" and "calibrate_cpu.yaml" in prov["command"]
+        assert sorted(prov["datasets"]) == ["busi", "chase_db1", "dsb2018_nuclei", "hc18", "ph2"]
+        assert prov["base_widths"] == [16, 32, 64, 128, 256] and prov["seeds"] == [0, 1, 2]
+        assert {"mae", "no_loss_mae", "coverage"} <= set(prov["heldout"]) and model.excluded_runs

@@ -342,6 +342,15 @@ class RankBarrier:
         torchrun agent), stops serving only once every rank has read its payloads."""
         if self._store is not None:
             self.wait("close")
+            # the last wait's reads happen after its barrier: a rank 0 that served the store and
+            # left at once could cut another rank's read short, so every rank says it has left
+            # the store alone and rank 0 stops serving only after all have
+            import datetime
+
+            left = [f"{self._calls}:left/{r}" for r in range(self.world)]
+            self._store.set(left[self.rank], "1")
+            if self.rank == 0:
+                self._store.wait(left, datetime.timedelta(seconds=self.timeout_s))
         self._store = None
 
     def __enter__(self) -> "RankBarrier":
