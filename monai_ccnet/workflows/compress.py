@@ -416,6 +416,7 @@ class CompressWorkflow:
             return pareto_table(
                 self.arch, plan.complexity, model, widths=self.widths, spatial_dims=self.spatial_dims,
                 in_channels=self.in_channels, out_channels=self.out_channels, bits_per_weight=plan.bits_per_weight,
+                interval_level=self.constraint["interval_level"],
             )
 
     def _mismatch(self, model) -> str | None:

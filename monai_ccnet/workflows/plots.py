@@ -94,10 +94,17 @@ def plot_compression(report: Mapping, pareto: Sequence[dict], path: str | os.Pat
     for kind, style, label in (("uniform", "o-", "uniform (predicted)"), ("layerwise", "s--", "per stage (predicted)")):
         points = sorted((r["log10_weights"], r["predicted_relative_accuracy"]) for r in pareto if r["kind"] == kind)
         if points:
-            ax.plot(*zip(*points), style, markersize=3, lw=1, label=label)
+            line = ax.plot(*zip(*points), style, markersize=3, lw=1, label=label)[0]
+            band = sorted((r["log10_weights"], *r["interval"]) for r in pareto if r["kind"] == kind and r.get("interval"))
+            if band:  # the model's prediction interval (docs/method.md §7.2)
+                bx, low, high = zip(*band)
+                ax.fill_between(bx, low, high, color=line.get_color(), alpha=0.12, linewidth=0)
     comp = report["compressed"]
     x = math.log10(comp["weights"])
     ax.plot([x], [report["predicted"]["relative_accuracy"]], "k*", markersize=13, label="chosen plan (predicted)")
+    interval = report["predicted"].get("relative_interval")
+    if interval:
+        ax.plot([x, x], interval, "k-", lw=2, alpha=0.6, label=f"{report['predicted']['interval_level']:.0%} interval")
     achieved = comp.get(f"relative_{metric}")
     if achieved is not None:
         ax.plot([x], [achieved], "rD", markersize=8, label="achieved (measured)")
