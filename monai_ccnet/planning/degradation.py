@@ -213,8 +213,8 @@ class DegradationModel:
             for params in self.bootstrap
         ]
         dof = max(1, int(self.spread.get("n", 3)) - 2)
-        half = forms.interval_halfwidth(central, boots, self.spread, dof, level)
-        return central, central - half, central + half
+        low, high = forms.predictive_interval(central, boots, self.spread, dof, level)
+        return central, low, high
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
