@@ -62,7 +62,8 @@ def main() -> int:
         sweep = CalibrationSweep(
             datasets, str(out), widths=profile["widths"], multipliers=args.multipliers, seeds=args.seeds,
             recipe={**recipe, **overrides}, device="cpu", progress=False, plots=False, bootstrap=0, workers=workers,
-            complexity={"measures": ["jpeg"]},
+            interval_bootstrap=0,
+            complexity={"measures": ["jpeg", "foreground"]},
         )
         for name in datasets:  # complexity is measured before the clock starts (cached for run())
             sweep._complexity(name)
