@@ -142,3 +142,28 @@ def test_probe_refuses_widths_too_small_to_measure(tmp_path, prior):
     data = make_synthetic_dataset(tmp_path / "data", "discs", num_images=4, size=32)
     with pytest.raises(ConfigError, match="must be distinct networks with stage-0 widths >= 2"):
         Probe(str(data), str(tmp_path / "p"), prior=prior, widths=[4, 8, 16])
+
+
+def test_probe_bundle_config_builds_the_probe_and_calibrate_cpu_profile_merges(tmp_path):
+    from monai.bundle import ConfigParser
+
+    from monai_ccnet.workflows.probe import Probe
+    from tests.conftest import REPO
+
+    configs = REPO / "bundles" / "ccnet_segmentation" / "configs"
+    parser = ConfigParser()
+    parser.read_config([str(configs / "common.yaml"), str(configs / "probe.yaml")])
+    parser.update({"bundle_root": str(tmp_path), "synthetic#size": 32, "synthetic#num_images": 6, "device": "cpu"})
+    probe = parser.get_parsed_content("probe")
+    assert isinstance(probe, Probe) and probe.prior.provenance["name"] == "unet-f1-cpu"
+    assert probe.recipe["epoch_length"] == 100 and probe.recipe["image_size"] == 128  # the prior's recipe
+    assert probe.widths[0] == 16 and probe.workers == 2 and probe.target_widths[0] == 64
+    cpu = ConfigParser()
+    cpu.read_config([str(configs / n) for n in ("common.yaml", "calibrate.yaml", "calibrate_cpu.yaml")])
+    cpu.update({"calibration_root": str(REPO / "tests")})  # a folder without datasets
+    assert cpu.get_parsed_content("widths") == [16, 32, 64, 128, 256] and cpu.get_parsed_content("seeds") == [0, 1, 2]
+    from monai_ccnet.errors import find_config_error
+
+    with pytest.raises(Exception) as failed:  # MONAI wraps it; the bundle hook prints the ConfigError's line
+        cpu.get_parsed_content("calibration_datasets")
+    assert "no dataset in the common layout" in str(find_config_error(failed.value))
