@@ -427,4 +427,4 @@ def probe_interval(fit: Mapping, x: float, level: float = 0.9) -> tuple[float, f
         grad[i] = (float(probe_accuracy({"plateau": bumped[0], "knee": bumped[1], "beta": bumped[2]}, x)) - central) / step
     var = float(grad @ np.asarray(fit["cov"]) @ grad) + float(fit["noise"]) ** 2
     half = float(student_t.ppf(0.5 + level / 2.0, fit["dof"])) * math.sqrt(max(var, 0.0))
-    return central, central - half, central + half
+    return central, max(0.0, central - half), min(1.0, central + half)  # an accuracy lies in [0, 1]

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from monai_ccnet.accounting import MB, disk_bytes, total_weights
+from monai_ccnet.accounting import MB, disk_bytes, resolve_widths, total_weights
 from monai_ccnet.utils import atomic_write_json, read_json, save_figure
 
 from .calibrate import CalibrationSweep
@@ -309,7 +309,9 @@ def probe_check(
             complexity_only = anchor_a * prior.predict_relative_accuracy(widths, base, comp) / r_anchor
             kind = ("base" if widths == base else "wider" if group["weights"] > base_weights
                     else "narrower" if group["weights"] < smallest_probe else "between")
-            row = {"dataset": held, "widths": widths, "weights": group["weights"], "measured": measured, "seeds": kept,
+            uniform = list(resolve_widths(base, widths[0] / base[0])) == widths
+            row = {"dataset": held, "widths": widths, "weights": group["weights"], "per_stage": not uniform,
+                   "measured": measured, "seeds": kept,
                    "failed_seeds": group["failed"], "probe": central, "probe_interval": [low, high],
                    "complexity_only": complexity_only, "no_loss": anchor_a, "kind": kind}
             for name in ("probe", "complexity_only", "no_loss"):
