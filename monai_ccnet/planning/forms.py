@@ -163,7 +163,7 @@ def predictive_interval(
     samples = centres[:, None] + sigma[:, None] * rng.standard_t(max(1, int(dof)), size=(centres.size, draws))
     low, high = np.quantile(samples, [0.5 - level / 2.0, 0.5 + level / 2.0])
     # the central prediction stays inside its own interval whatever the refits' skew
-    return float(max(0.0, min(low, r_hat))), float(max(high, r_hat))
+    return float(min(max(0.0, low), r_hat)), float(max(high, r_hat))
 
 
 def robust_curves(records: Sequence[Mapping], metric: str = "f1", collapse_ratio: float = 0.5) -> dict:

@@ -227,7 +227,8 @@ def plot_plan_check(rows: Sequence[Mapping], path) -> Path | None:
         x = [r["predicted"] for r in mine]
         y = [r["achieved"] for r in mine]
         if all(r["interval"] for r in mine):
-            err = np.array([[r["predicted"] - r["interval"][0], r["interval"][1] - r["predicted"]] for r in mine]).T
+            err = np.clip(np.array([[r["predicted"] - r["interval"][0], r["interval"][1] - r["predicted"]] for r in mine]).T,
+                          0.0, None)
             ax.errorbar(x, y, xerr=err, fmt=marker, alpha=0.7, label="per-stage" if layerwise else "uniform")
         else:
             ax.plot(x, y, marker, label="per-stage" if layerwise else "uniform")
