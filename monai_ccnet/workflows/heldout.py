@@ -264,7 +264,7 @@ def probe_check(
     from monai_ccnet.planning import fit_degradation
     from monai_ccnet.planning.forms import fit_probe_curve, probe_interval, robust_curves
 
-    from .probe import prior_terms
+    from .probe import prior_terms, probe_points
 
     calibration = load_run_records(Path(calibration_dir) / "runs")
     config = calibration[0]["config"]
@@ -283,10 +283,10 @@ def probe_check(
         probe_runs = [r for r in design if r["dataset"] == held and tuple(r["widths"]) in probe_widths
                       and r["seed"] in probe_seeds]
         curve = robust_curves(probe_runs)[held]
-        kept = [(math.log10(row["weights"]), v) for row in curve["widths"] for s, v in row["values"].items()
-                if int(s) not in row["failed"]]
         complexity = float(probe_runs[0]["complexity"]["jpeg"][0])
-        fit = fit_probe_curve([x for x, _ in kept], [v for _, v in kept], prior_terms(prior, complexity))
+        # the probe's own fit; unlike Probe.fit this check scores every dataset, even one a probe
+        # would refuse (all five real datasets passed the refusal checks)
+        fit = fit_probe_curve(*probe_points(curve), prior_terms(prior, complexity))
         reference = robust_curves([r for r in design if r["dataset"] == held])[held]["reference"]
         widest = curve["widths"][0]
         anchor_x, anchor_a = math.log10(widest["weights"]), widest["median"]

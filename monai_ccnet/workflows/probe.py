@@ -31,7 +31,7 @@ from monai_ccnet.utils import atomic_write_json, save_figure
 
 from .calibrate import CalibrationSweep
 
-__all__ = ["Probe", "PROBE_MULTIPLIERS", "ProbeUnreliable", "prior_terms"]
+__all__ = ["Probe", "PROBE_MULTIPLIERS", "ProbeUnreliable", "prior_terms", "probe_points", "fit_probe", "unreliable_reason"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,49 @@ def prior_terms(prior, complexity: float) -> dict:
     knee_sd = math.hypot(float(prior.spread.get("knee_sd", 0.3)), min(MAX_PRIOR_SD, float(np.std(boot_knees))) if boots else 0.0)
     beta_sd = math.hypot(float(prior.spread.get("beta_sd", 0.1)), min(MAX_PRIOR_SD, float(np.std(boot_betas))) if boots else 0.0)
     return {"knee": knee, "knee_sd": max(knee_sd, 0.05), "beta": prior.beta, "beta_sd": max(beta_sd, 0.02)}
+
+
+def unreliable_reason(curve: Mapping, metric: str = "f1") -> str | None:
+    """Why a probe's runs (one dataset of :func:`~monai_ccnet.planning.forms.robust_curves`,
+    widest first) cannot support a curve, or None: a width that trained nothing, or accuracy
+    falling as the network widens beyond seed noise."""
+    rows = curve["widths"]
+    dead = [row["widths"][0] for row in rows if not (row["median"] >= MIN_ACCURACY)]
+    if dead:
+        return (f"training failed at stage-0 width(s) {dead} (median {metric} below {MIN_ACCURACY} over the "
+                "seeds that did not collapse); the data may be too small, or the recipe too short for it")
+    values = [v for row in rows for v in row["values"].values()]
+    noise = max(0.01, float(np.std(values)) / 4)
+    widest, narrowest = rows[0]["median"], rows[-1]["median"]
+    if widest < narrowest - 2 * noise:
+        return (f"accuracy falls as the network widens ({metric} {narrowest:.3f} at width "
+                f"{rows[-1]['widths'][0]} vs {widest:.3f} at {rows[0]['widths'][0]}) beyond seed noise: "
+                "the probe's widths are not ordered, so there is no curve to extrapolate")
+    return None
+
+
+def probe_points(curve: Mapping) -> tuple[list[float], list[float]]:
+    """``(log10 weights, accuracy)`` of every run of a robust curve that did not fail."""
+    kept = [(math.log10(row["weights"]), v) for row in curve["widths"]
+            for s, v in row["values"].items() if int(s) not in row["failed"]]
+    return [x for x, _ in kept], [v for _, v in kept]
+
+
+def fit_probe(curve: Mapping, prior, complexity: float, metric: str = "f1") -> tuple[dict | None, dict, str | None]:
+    """The probe's fit of its runs: ``(fit, prior terms, reason)``; ``fit`` is None and ``reason``
+    says why when the runs cannot support a curve (:func:`unreliable_reason`, or seeds that
+    disagree by more than ``MAX_NOISE``)."""
+    from monai_ccnet.planning.forms import fit_probe_curve
+
+    terms = prior_terms(prior, complexity)
+    reason = unreliable_reason(curve, metric)
+    if reason is not None:
+        return None, terms, reason
+    fit = fit_probe_curve(*probe_points(curve), terms)
+    if fit["noise"] > MAX_NOISE:
+        return None, terms, (f"the seeds disagree by {fit['noise']:.3f} {metric} (s.d.), more than {MAX_NOISE}: "
+                             "too noisy to extrapolate; train more seeds or a longer recipe")
+    return fit, terms, None
 
 
 class ProbeUnreliable(ConfigError):
@@ -169,16 +212,14 @@ class Probe(CalibrationSweep):
                 noise, or seeds that disagree by more than ``MAX_NOISE`` (``probe.json`` says so too).
         """
         from monai_ccnet.planning import DegradationModel
-        from monai_ccnet.planning.forms import fit_probe_curve, probe_interval, robust_curves
+        from monai_ccnet.planning.forms import probe_interval, robust_curves
 
         out = self.output_dir
         clean = [{k: v for k, v in r.items() if k != "config"} for r in records]
         atomic_write_json(out / "records.json", clean)
         curve = robust_curves(clean, self.metric)[self.name]
         complexity = float(clean[0]["complexity"]["jpeg"][0])
-        prior = prior_terms(self.prior, complexity)
-        kept = [(math.log10(row["weights"]), v) for row in curve["widths"]
-                for s, v in row["values"].items() if int(s) not in row["failed"]]
+        fit, prior, reason = fit_probe(curve, self.prior, complexity, self.metric)
         result: dict[str, Any] = {
             "dataset": self.name, "metric": self.metric, "arch": self.arch, "complexity": {"jpeg": complexity},
             "probe_widths": [row["widths"] for row in curve["widths"]], "seeds": self.seeds, "recipe": self.recipe,
@@ -188,13 +229,6 @@ class Probe(CalibrationSweep):
             "failed_runs": [{"widths": row["widths"], "seeds": row["failed"]} for row in curve["widths"] if row["failed"]],
             "train_seconds": round(sum(r["seconds"] for r in clean), 1),
         }
-        reason = self._unreliable(curve)
-        fit = None
-        if reason is None:
-            fit = fit_probe_curve([x for x, _ in kept], [v for _, v in kept], prior)
-            if fit["noise"] > MAX_NOISE:
-                reason = (f"the seeds disagree by {fit['noise']:.3f} {self.metric} (s.d.), more than {MAX_NOISE}: "
-                          "too noisy to extrapolate; train more seeds or a longer recipe")
         if reason is not None:
             result.update(status="unreliable", reason=reason)
             atomic_write_json(out / "probe.json", result)
@@ -235,20 +269,6 @@ class Probe(CalibrationSweep):
 
         return detect_in_channels(self._given["train"])
 
-    def _unreliable(self, curve: Mapping) -> str | None:
-        rows = curve["widths"]  # widest first
-        dead = [row["widths"][0] for row in rows if not (row["median"] >= MIN_ACCURACY)]
-        if dead:
-            return (f"training failed at stage-0 width(s) {dead} (median {self.metric} below {MIN_ACCURACY} over the "
-                    "seeds that did not collapse); the data may be too small, or the recipe too short for it")
-        values = [v for row in rows for v in row["values"].values()]
-        noise = max(0.01, float(np.std(values)) / 4)
-        widest, narrowest = rows[0]["median"], rows[-1]["median"]
-        if widest < narrowest - 2 * noise:
-            return (f"accuracy falls as the network widens ({self.metric} {narrowest:.3f} at width "
-                    f"{rows[-1]['widths'][0]} vs {widest:.3f} at {rows[0]['widths'][0]}) beyond seed noise: "
-                    "the probe's widths are not ordered, so there is no curve to extrapolate")
-        return None
 
     def _model(self, fit: Mapping, complexity: float, model_class):
         """The probe as a degradation model: the saturating form with this dataset's own knee
