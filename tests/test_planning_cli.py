@@ -31,6 +31,23 @@ def test_json_matches_the_api(capsys):
     assert data["constraint"]["kind"] == "accuracy" and data["satisfied"] is True
 
 
+def test_json_carries_the_caution_of_the_text_output(capsys, tmp_path):
+    from monai_ccnet.planning import DegradationModel, load_degradation, prediction_caveat
+
+    caveat = prediction_caveat(load_degradation("unet-f1-paper"))
+    assert caveat  # the paper's presets were never checked on held-out datasets
+    args = ("--degradation", "unet-f1-paper", "--disk-budget-mb", "1")
+    assert run(capsys, *args)[1].splitlines()[-1] == f"caution: {caveat}."
+    code, out, _ = run(capsys, *args, "--json")
+    assert code == 0 and json.loads(out)["caution"] == caveat
+    # a probe's model is measured on the user's data: no caution, and the key is still there
+    probe = DegradationModel(lam=0.4, delta=0.01, arch="unet", provenance={"source": "probe of this dataset"})
+    assert prediction_caveat(probe) is None
+    code, out, _ = run(capsys, "--degradation", str(probe.save(tmp_path / "probe.json")), "--disk-budget-mb", "1", "--json")
+    data = json.loads(out)
+    assert code == 0 and "caution" in data and data["caution"] is None
+
+
 def test_readable_summary_shows_both_plans(capsys):
     code, out, _ = run(capsys, "--lam", "0.437", "--delta", "0.0103", "--memory-budget-mb", "50", "--input-shape", "128", "128",
                        "--full-accuracy", "0.83")
@@ -53,7 +70,8 @@ def test_report_save_and_pareto_files(capsys, tmp_path):
     assert main(args) == 0
     printed = json.loads(capsys.readouterr().out)
     saved = CompressionPlan.load(tmp_path / "plan.json")
-    assert saved.to_dict() == printed and saved.arch == "ucunet" and saved.weights <= 125_000
+    assert saved.to_dict() == {k: v for k, v in printed.items() if k != "caution"}
+    assert saved.arch == "ucunet" and saved.weights <= 125_000
     rows = json.loads((tmp_path / "pareto.json").read_text())
     assert {r["kind"] for r in rows} == {"uniform", "layerwise"}
     if optional_import("matplotlib") is not None:

@@ -1,8 +1,9 @@
 """``python -m monai_ccnet plan``: widths for a disk budget, a main-memory budget or an accuracy floor.
 
 Without ``--json`` it prints the uniform and the per-stage plan side by side; with ``--json`` one
-JSON object (the chosen plan, ``CompressionPlan.to_dict()``). Bad input exits with status 2 and
-one line saying what to change. Imports neither torch nor MONAI.
+JSON object (the chosen plan, ``CompressionPlan.to_dict()``, and ``caution``: the text output's
+caution line, null when there is none). Bad input exits with status 2 and one line saying what to
+change. Imports neither torch nor MONAI.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     out = parser.add_argument_group("output")
     out.add_argument("--full-accuracy", type=float, help="the full network's accuracy, for absolute predictions")
-    out.add_argument("--json", action="store_true", help="print the chosen plan as one JSON object")
+    out.add_argument("--json", action="store_true",
+                     help="print the chosen plan as one JSON object (with 'caution': how far to trust its prediction, "
+                          "or null)")
     out.add_argument("--save", metavar="FILE", help="also write the chosen plan (JSON) there")
     out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there, and a PNG beside it when matplotlib is installed")
 
@@ -273,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(chosen.to_dict()))
+        print(json.dumps({**chosen.to_dict(), "caution": prediction_caveat(model)}))
     else:
         print(summary(uniform, per_stage, model, model_name, args.layerwise))
     for line in written:  # on stderr: with --json, stdout stays one JSON object
