@@ -21,7 +21,7 @@ from monai.networks.layers.factories import Conv, Dropout, Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
 from ..accounting import DEFAULT_WIDTHS, ConvSpec, conv_layers, resolve_widths
-from ..planning.plan import check_network_options
+from ..network_options import check_network_options
 
 __all__ = ["conv_norm_act", "DecoderStage", "ScalableSegNet"]
 

@@ -6,7 +6,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, check_arch
-from ..planning.plan import check_network_options
+from ..network_options import check_network_options
 from ..utils import read_json
 from .blocks import ScalableSegNet
 from .cumedvision import ScalableCUMedVision
@@ -25,7 +25,7 @@ assert tuple(NETWORKS) == ARCHITECTURES
 
 #: plan keys that are network arguments; everything else in a plan (budgets, predictions, the
 #: multipliers that produced "widths") is ignored: "widths" are final, applying multipliers again would shrink twice.
-#: The layer options (``monai_ccnet.planning.plan.NETWORK_OPTIONS``: norm, act, dropout, bias) sit under "network_options".
+#: The layer options (``monai_ccnet.network_options.NETWORK_OPTIONS``: norm, act, dropout, bias) sit under "network_options".
 _PLAN_NETWORK_KEYS = ("arch", "spatial_dims", "in_channels", "out_channels", "widths")
 
 

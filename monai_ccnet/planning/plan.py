@@ -8,41 +8,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Mapping
 
+from ..network_options import NETWORK_OPTIONS, check_network_options
 from ..utils import atomic_write_json, read_json
 
 __all__ = ["PLAN_SCHEMA_VERSION", "NETWORK_OPTIONS", "CompressionPlan", "check_network_options"]
 
 PLAN_SCHEMA_VERSION = 1
-#: the networks' constructor arguments besides the plan's architecture, dimensions, channels and
-#: widths (``monai_ccnet.nets.ScalableSegNet``); a plan keeps them so the rebuilt network is the same
-NETWORK_OPTIONS = ("norm", "act", "dropout", "bias")
-
-
-def _json_form(value: Any) -> Any:
-    # tuples become lists, as in a JSON round trip, so a plan equals its reload
-    if isinstance(value, (tuple, list)):
-        return [_json_form(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _json_form(v) for k, v in value.items()}
-    return value
-
-
-def check_network_options(options: Mapping | None) -> dict:
-    """``options`` as a JSON-ready dict, refusing names that are not :data:`NETWORK_OPTIONS`.
-
-    Raises:
-        ValueError: ``options`` is not a mapping or has an unknown key.
-    """
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise ValueError(f"network_options must be a dict with keys among {list(NETWORK_OPTIONS)}, got {options!r}.")
-    unknown = sorted(set(options) - set(NETWORK_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown network option(s) {unknown}; a plan keeps only {list(NETWORK_OPTIONS)}.")
-    return _json_form(options)
 
 
 @dataclasses.dataclass
