@@ -61,6 +61,21 @@ def _heldout_record(lodo: Mapping, form: str) -> dict:
     }
 
 
+def portable_dir(folder: str | os.PathLike) -> str:
+    """``folder`` as run records and provenance store it: relative to the working directory (e.g.
+    ``../shared/data/busi``), so that committed results do not carry one machine's absolute paths
+    and a later run from the same directory (``PlanCheck`` reading the records) still finds the data.
+    A relative ``folder`` is kept as given; one that has no relative form (another drive) is
+    reduced to its folder name."""
+    path = Path(folder).expanduser()
+    if not path.is_absolute():
+        return str(folder)
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:  # Windows: another drive
+        return path.name
+
+
 def run_key(dataset: str, multiplier: float, seed: int) -> str:
     """File-name-safe id of one calibration run, e.g. ``cells__m0.0625__s1``."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(dataset))
@@ -243,7 +258,7 @@ class CalibrationSweep:
             "seconds": round(time.perf_counter() - start, 3),
             "device": result["device"],
             "precision": result["precision"],
-            "dataset_dir": data["dataset_dir"],
+            "dataset_dir": portable_dir(data["dataset_dir"]),
             "config": self._fingerprint(),
         }
 
@@ -339,8 +354,8 @@ class CalibrationSweep:
         atomic_write_json(out / "records.json", clean)
         models, ranking, files = {}, {}, {"records": str(out / "records.json")}
         provenance = {
-            "source": "monai_ccnet calibrate", "datasets": self.datasets, "recipe": self.recipe, "arch": self.arch,
-            "base_widths": self.widths, "multipliers": self.multipliers, "seeds": self.seeds,
+            "source": "monai_ccnet calibrate", "datasets": {k: portable_dir(v) for k, v in self.datasets.items()},
+            "recipe": self.recipe, "arch": self.arch, "base_widths": self.widths, "multipliers": self.multipliers, "seeds": self.seeds,
             "precision": sorted({str(r.get("precision")) for r in clean}), "device": sorted({str(r.get("device")) for r in clean}),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
         }
