@@ -384,9 +384,13 @@ class CompressWorkflow:
         del full_network
 
         files = {"plan": str(models_dir / "plan.json")}
-        files.update(export_network(compressed, shape, models_dir, formats=self.export))
+        # a failed export (conversion or its output check) costs that file only, not the trained
+        # network (models/model.pt is written first) nor the report, which names what failed
+        export_errors: dict[str, str] = {}
+        files.update(export_network(compressed, shape, models_dir, formats=self.export, errors=export_errors))
         sizes = {kind: os.path.getsize(path) for kind, path in files.items() if kind in _FILE_NAMES}
         report = self._report(plan, model, compressed_info, full_info, files, sizes, fit_files)
+        report["export_errors"] = export_errors or None
 
         report_file = self.output_dir / "report.json"
         report["files"]["report"] = str(report_file)
@@ -403,6 +407,8 @@ class CompressWorkflow:
 
         atomic_write_text(self.output_dir / "report.md", compress_markdown(report))
         print(f"compress report: {report_file} (Markdown: {self.output_dir / 'report.md'})")
+        for kind, why in export_errors.items():
+            print(f"{kind} export failed (the report's export_errors; models/model.pt holds the network): {why}")
         return report
 
     # ---------------------------------------------------------------------------------------
