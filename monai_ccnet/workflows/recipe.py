@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -535,16 +536,50 @@ def build_training(
 
 
 class ProgressBarHandler:
-    """Ignite's ``ProgressBar`` showing the running loss, as a MONAI-style handler (``.attach(engine)``),
-    so that a bundle config lists it in ``train#handlers`` (``persist``: keep the finished bar)."""
+    """Training progress as a MONAI-style handler (``.attach(engine)``), so that a bundle config lists
+    it in ``train#handlers``. On a terminal, ignite's ``ProgressBar`` showing the running loss
+    (``persist``: keep the finished bar); when ``sys.stderr`` is not one (a redirected run, a log
+    file), one ``logging`` line per epoch on logger ``name`` with the epoch's mean loss instead of the
+    bar's carriage-return redraws."""
 
-    def __init__(self, persist: bool = False):
-        from ignite.handlers import ProgressBar
+    def __init__(self, persist: bool = False, name: str = "ccnet.train"):
+        self.logger = logging.getLogger(name)
+        self.bar = None
+        if _is_terminal(sys.stderr):
+            from ignite.handlers import ProgressBar
 
-        self.bar = ProgressBar(persist=persist)
+            self.bar = ProgressBar(persist=persist)
+        self._losses: list[float] = []
 
     def attach(self, engine) -> None:
-        self.bar.attach(engine, output_transform=from_engine(["loss"], first=True))
+        if self.bar is not None:
+            self.bar.attach(engine, output_transform=from_engine(["loss"], first=True))
+            return
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.EPOCH_STARTED, self._epoch_started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration_completed)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_completed)
+
+    def _epoch_started(self, engine) -> None:
+        self._losses = []
+
+    def _iteration_completed(self, engine) -> None:
+        self._losses.append(float(from_engine(["loss"], first=True)(engine.state.output)))
+
+    def _epoch_completed(self, engine) -> None:
+        loss = f"{sum(self._losses) / len(self._losses):.4f}" if self._losses else "n/a"
+        self.logger.info(
+            f"epoch {engine.state.epoch}/{engine.state.max_epochs}: mean loss {loss} over {len(self._losses)} iterations"
+        )
+
+
+def _is_terminal(stream) -> bool:
+    """Whether ``stream`` is an open terminal (``sys.stderr`` may be None, or closed, when there is none)."""
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def evaluate_network(
