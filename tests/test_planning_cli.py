@@ -131,7 +131,8 @@ def test_help_and_version(capsys):
         main(["plan", "--help"])
     text = capsys.readouterr().out
     usage, groups = text.split("\n\n", 1)
-    assert "[-h] --arch {" in usage, "--arch is required, not optional"
+    assert "[-h] (--arch {unet,cumedvision,ucunet} | --network-def FILE)" in " ".join(usage.split()), \
+        "--arch (or --network-def) is required, not optional"
     constraint = groups.split("constraint (exactly one):", 1)[1].split("\n\n", 1)[0]
     options = [line.split()[0] for line in constraint.splitlines() if line.startswith("  --")]
     assert options == ["--disk-budget-mb", "--memory-budget-mb", "--min-relative-accuracy"], "modifiers sit elsewhere"

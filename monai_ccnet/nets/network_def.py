@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -70,9 +71,9 @@ class NetworkDef:
     architecture: Architecture
     config_path: str | None = None
 
-    @property
+    @functools.cached_property
     def spec(self) -> NetworkSpec:
-        """The architecture with these constructor arguments (what the planner counts)."""
+        """The architecture with these constructor arguments (what the planner counts; its counts are cached)."""
         return self.architecture.configure(self.kwargs)
 
     @property

@@ -3,7 +3,9 @@
 Without ``--json`` it prints the uniform and the per-stage plan side by side; with ``--json`` one
 JSON object (the chosen plan, ``CompressionPlan.to_dict()``, and ``caution``: the text output's
 caution line, null when there is none). Bad input exits with status 2 and one line saying what to
-change. Imports neither torch nor MONAI.
+change. Imports neither torch nor MONAI, except ``--network-def FILE`` (a MONAI bundle's own network,
+counted through ``monai_ccnet.nets.registry``; ``--save-network-def DIR`` writes the override that
+trains the planned network).
 """
 
 from __future__ import annotations
@@ -59,7 +61,15 @@ class _ListPresets(argparse.Action):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("network")
-    net.add_argument("--arch", choices=ARCHITECTURES, required=True, help="architecture to compress")
+    which = net.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", choices=ARCHITECTURES, help="architecture to compress (ours)")
+    which.add_argument("--network-def", metavar="FILE",
+                       help="instead of --arch: plan the network a MONAI bundle config defines - a train.json/yaml "
+                            "with a network_def (MONAI's UNet, BasicUNet, SegResNet, DynUNet, AttentionUnet, SwinUNETR "
+                            "or ours; docs/networks.md), or that block alone; its spatial dims, channels and widths "
+                            "are read from it, and weights are counted from the module it builds")
+    net.add_argument("--network-def-key", default="network_def", metavar="KEY",
+                     help="config key of the network block in --network-def (default: %(default)s)")
     net.add_argument("--spatial-dims", type=int, default=2, choices=(1, 2, 3),
                      help="2 for images, 3 for volumes (default: %(default)s)")
     net.add_argument("--in-channels", type=int, default=None, metavar="N",
@@ -118,6 +128,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "or null)")
     out.add_argument("--save", metavar="FILE", help="also write the chosen plan (JSON) there")
     out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there, and a PNG beside it when matplotlib is installed")
+    out.add_argument("--save-network-def", metavar="DIR",
+                     help="with --network-def: write DIR/network_def.json, the full network_def block with the chosen "
+                          "plan's widths; train with python -m monai.bundle run training --config_file "
+                          "\"['configs/train.json','DIR/network_def.json']\" (the later file's network_def replaces the "
+                          "earlier one; everything else stays)")
 
 
 def _report_notes(path: str) -> tuple[int | None, list[str]]:
@@ -254,7 +269,101 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
     return "\n".join(lines)
 
 
+def _run_network_def(args: argparse.Namespace) -> int:
+    """``plan --network-def FILE``: plan the network a bundle config defines, counted through the
+    architecture registry (imports torch and MONAI; ``--arch`` plans stay torch-free)."""
+    from ..nets.network_def import OVERRIDE_NAME, read_network_def, write_network_def
+    from .network_plan import describe_network_def, network_def_rows, plan_network_def, training_command
+
+    written = []
+    try:
+        if args.pareto:
+            raise ValueError("--pareto counts our networks only; it is not available with --network-def yet.")
+        netdef = read_network_def(args.network_def, key=args.network_def_key)
+        spec = netdef.spec
+        if args.layerwise and spec.uniform_only:
+            raise ValueError(f"{spec.name} scales its widths by one number ({netdef.architecture.widths.arg}), so only "
+                             "uniform plans exist; drop --layerwise.")
+        ignored = [flag for flag, given in (("--widths", args.widths != list(DEFAULT_WIDTHS)),
+                                            ("--in-channels", args.in_channels is not None),
+                                            ("--spatial-dims", args.spatial_dims != 2 and args.spatial_dims != spec.spatial_dims))
+                   if given]
+        if ignored:
+            _warn(f"{', '.join(ignored)} ignored: the network_def block sets them ({netdef.source}).")
+        args.arch = spec.name  # for a --lam/--delta model's record
+        model, model_name = _degradation(args)
+        n = len(spec.base_widths)
+        if (args.complexity is None) == (args.complexity_report is None):
+            raise ValueError(f"give exactly one of --complexity J0 .. J{n - 1} ({n} stages) and --complexity-report FILE.")
+        if args.complexity is not None:
+            complexity = args.complexity
+        else:
+            complexity = complexity_from_report(args.complexity_report, model, n)
+            channels, notes = _report_notes(args.complexity_report)
+            for note in notes:
+                _warn(note)
+            if channels is not None and channels != spec.in_channels:
+                _warn(f"{args.complexity_report} measured {channels}-channel images but the network_def takes "
+                      f"in_channels={spec.in_channels}.")
+        common = dict(
+            disk_budget_mb=args.disk_budget_mb, bits_per_weight=args.bits_per_weight, memory_budget_mb=args.memory_budget_mb,
+            input_shape=args.input_shape, batch=args.batch, dtype_bytes=args.dtype_bytes,
+            min_relative_accuracy=args.min_relative_accuracy, memory_model=args.memory_model,
+            full_accuracy=args.full_accuracy, interval_level=args.interval_level,
+        )
+        if args.confidence is not None:
+            common["confidence"] = args.confidence
+        if getattr(args, "allow_extrapolation", False):
+            common["allow_extrapolation"] = True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plans = {"uniform": plan_network_def(netdef, complexity, model, layerwise=False, **common)}
+            if not spec.uniform_only:
+                plans["per-stage"] = plan_network_def(netdef, complexity, model, layerwise=True, **common)
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            _warn(message)
+        chosen_name = "per-stage" if args.layerwise else "uniform"
+        chosen = plans[chosen_name]
+        if args.save:
+            written.append(f"plan written to {chosen.save(args.save)}")
+        if args.save_network_def:
+            path = write_network_def(netdef, chosen.widths, args.save_network_def, OVERRIDE_NAME)
+            written.append(f"network_def override written to {path}; train the planned network with: "
+                           f"{training_command(netdef.config_path, path)}")
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:  # + the block the override holds
+        print(json.dumps({**chosen.to_dict(), "caution": prediction_caveat(model),
+                          "network_def": netdef.with_widths(chosen.widths)}))
+    else:
+        lines = describe_network_def(netdef) + [
+            f"complexity ({model.measure}) per stage: {' '.join(f'{c:.4g}' for c in chosen.complexity)}",
+            f"degradation: {describe_model(model)} ({model.metric}, {model.measure}; {model_name})",
+            f"constraint: {_constraint_text(chosen.constraint)}",
+            "",
+        ]
+        rows = network_def_rows(netdef, plans)
+        rows[0] = ("", [h + (" *" if h == chosen_name else "") for h in rows[0][1]])
+        w0 = max(len(name) for name, _ in rows)
+        widths = [max(len(cells[k]) for _, cells in rows) for k in range(len(rows[0][1]))]
+        lines += [f"{name:<{w0}}  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip() for name, cells in rows]
+        lines += ["", "* the chosen plan (--layerwise picks per-stage); weights count conv/linear weights without biases "
+                      "(parameters: all of them); predictions are the model's, not measurements."]
+        if spec.uniform_only:
+            lines.append(f"{spec.name} scales by one number ({netdef.architecture.widths.arg}): uniform plans only.")
+        caveat = prediction_caveat(model)
+        if caveat:
+            lines.append(f"caution: {caveat}.")
+        print("\n".join(lines))
+    for line in written:  # on stderr: with --json, stdout stays one JSON object
+        print(line, file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "network_def", None) is not None:
+        return _run_network_def(args)
     try:
         uniform, per_stage, model, model_name = _plans(args)
         chosen = per_stage if args.layerwise else uniform

@@ -138,6 +138,7 @@ def plan_compression(
     complexity: Sequence[float],
     degradation,
     *,
+    network=None,
     disk_budget_mb: float | None = None,
     bits_per_weight: float = 32,
     memory_budget_mb: float | None = None,
@@ -179,10 +180,18 @@ def plan_compression(
             spread (``DegradationModel.has_interval``). The plan reports that interval.
         interval_level: level of the interval every plan reports when the model has one
             (``confidence`` overrides it).
+        network: count and round through this object instead of :mod:`monai_ccnet.accounting`
+            (any architecture, e.g. a MONAI network: ``monai_ccnet.nets.registry.NetworkSpec``):
+            ``name`` (used as ``arch``), ``weights(widths)``, ``stage_weights(widths)``,
+            ``snap(widths, up=False)`` (the nearest widths its constraints allow; ``up``: the
+            smallest ones >= widths), ``uniform_only`` and ``memory_bytes(widths, input_shape,
+            batch, dtype_bytes)``. Pass its base widths as ``widths``.
 
     Exactly one of ``disk_budget_mb``, ``memory_budget_mb``, ``min_relative_accuracy``.
     """
-    arch = check_arch(arch)
+    arch = check_arch(arch) if network is None else str(network.name)
+    if network is not None and layerwise and network.uniform_only:
+        raise ValueError(f"{arch} scales its widths by one number, so only uniform plans exist (layerwise=False).")
     given = {k: v for k, v in (("disk_budget_mb", disk_budget_mb), ("memory_budget_mb", memory_budget_mb),
                                ("min_relative_accuracy", min_relative_accuracy)) if v is not None}
     if len(given) != 1:
@@ -222,15 +231,19 @@ def plan_compression(
             return model.predict_relative_accuracy(w, base, complexity, **counts)
         return model.predict_interval(w, base, complexity, interval_level, **counts)[1]
 
-    theta_stage = stage_weights(arch, base, **counts)
+    theta_stage = stage_weights(arch, base, **counts) if network is None else list(network.stage_weights(base))
     theta = sum(theta_stage)
     smallest = (1,) * n
+    if network is not None:
+        smallest = tuple(network.snap(smallest, up=True))
 
     @functools.lru_cache(maxsize=None)
     def weights_of(w: tuple) -> int:
-        return sum(stage_weights(arch, w, **counts))
+        return sum(stage_weights(arch, w, **counts)) if network is None else network.weights(w)
 
     memory = _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes)
+    if network is not None and memory is not None:
+        memory = functools.lru_cache(maxsize=None)(lambda w: network.memory_bytes(w, input_shape, batch, dtype_bytes))
     if memory_budget_mb is not None and memory is None:
         raise ValueError("a memory budget needs input_shape (the feature maps depend on it), e.g. input_shape=(256, 256).")
 
@@ -240,6 +253,12 @@ def plan_compression(
 
     def widths_at(t: float) -> tuple:
         return resolve_widths(base, multipliers_at(t))
+
+    if network is not None:  # the widths the network's constraints allow (e.g. GroupNorm's groups divide them)
+        unsnapped_widths_at = widths_at
+
+        def widths_at(t: float) -> tuple:
+            return tuple(network.snap(unsnapped_widths_at(t)))
 
     if disk_budget_mb is not None:
         budget_bytes = _check_positive("disk_budget_mb", disk_budget_mb) * MB
@@ -306,10 +325,14 @@ def plan_compression(
                 equation_multipliers = [equations.uniform_multiplier_for_floor(drop, max(slopes))] * n
             t_eq = None
             plan_widths = _round_up(base, equation_multipliers)
+            if network is not None:
+                plan_widths = list(network.snap(plan_widths, up=True))
             # float noise may leave a stage a hair below the floor: give it one more channel
             while model.predict_relative_accuracy(plan_widths, base, complexity, **counts) < floor:
                 drops = [equations.stage_drop(s, w / b) for s, w, b in zip(slopes, plan_widths, base)]
                 plan_widths[drops.index(max(drops))] += 1
+                if network is not None:
+                    plan_widths = list(network.snap(plan_widths, up=True))
             if not layerwise:
                 constraint["log10_weights_eq16"] = equations.log10_weights_for_floor(math.log10(theta), drop, max(slopes))
         else:
