@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from monai.bundle import ConfigParser
@@ -23,8 +25,9 @@ def _bundle(tmp_path, network_def, name="train.json"):
     training entry that uses it (as model-zoo bundles do)."""
     configs = tmp_path / "bundle" / "configs"
     configs.mkdir(parents=True)
-    config = {"imports": ["$import torch"], "num_classes": 2, "network_def": network_def,
-              "network": "$@network_def.to(torch.device('cpu'))", "training": ["$print('train', @network)"]}
+    config = {"imports": ["$import torch", "$from monai_ccnet.nets.registry import count_weights"], "num_classes": 2,
+              "network_def": network_def, "network": "$@network_def.to(torch.device('cpu'))",
+              "training": ["$print('train', list(getattr(@network, 'channels', [])), count_weights(@network))"]}
     path = configs / name
     if name.endswith(".json"):
         path.write_text(json.dumps(config))
@@ -54,7 +57,7 @@ def test_read_a_bundle_config_and_write_the_override(tmp_path):
     parser, net = _merged_network(train, override)
     assert list(net.channels) == [8, 16, 32, 64, 128] and net.out_channels == 2 and net.num_res_units == 2
     assert count_weights(net) == netdef.spec.weights((8, 16, 32, 64, 128))
-    assert parser["num_classes"] == 2 and parser["training"] == ["$print('train', @network)"]  # the rest unchanged
+    assert parser["num_classes"] == 2 and parser["training"][0].startswith("$print('train'")  # the rest unchanged
 
 
 def test_extracted_blocks_and_yaml(tmp_path):
@@ -97,6 +100,14 @@ def test_plan_cli_writes_an_override_that_monai_trains(tmp_path, capsys):
     _, net = _merged_network(train, out_dir / "network_def.json")
     assert list(net.channels) == plan["widths"] and count_weights(net) == plan["weights"]
     assert plan["network_def"]["channels"] == plan["widths"]
+    # and the command the CLI prints trains it: MONAI's own runner, the override merged over train.json
+    command = captured.err.split("train the planned network with: ", 1)[1].strip()
+    assert command.startswith("python -m monai.bundle run training --config_file ")
+    config_file = command.split("--config_file ", 1)[1].strip('"')
+    result = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", config_file],
+                            cwd=train.parent.parent, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"train {plan['widths']} {plan['weights']}" in result.stdout
 
 
 def test_plan_cli_segresnet_uniform_only(tmp_path, capsys):
@@ -104,14 +115,16 @@ def test_plan_cli_segresnet_uniform_only(tmp_path, capsys):
     out_dir = tmp_path / "planned"
     args = ["plan", "--network-def", str(train), "--complexity", *J5[:4], "--degradation", "unet-f1-paper",
             "--disk-budget-mb", "2", "--save-network-def", str(out_dir)]
-    assert main(args) == 0
+    assert main([*args, "--save", str(tmp_path / "plan.json")]) == 0
+    plan = json.loads((tmp_path / "plan.json").read_text())
     text = capsys.readouterr().out
     header = next(line for line in text.splitlines() if line.strip().startswith("original"))
     assert header.split() == ["original", "uniform", "*"] and "uniform plans only" in text
     assert next(line for line in text.splitlines() if line.startswith("init_filters")).split()[1:] == ["16", "8"]
     _, net = _merged_network(train, out_dir / "network_def.json")
     weights = count_weights(net)
-    assert weights <= 500_000 and net.init_filters % 8 == 0 and net.init_filters < 16
+    assert weights == plan["weights"] <= 500_000 and [net.init_filters * 2**i for i in range(4)] == plan["widths"]
+    assert net.init_filters % 8 == 0 and net.init_filters < 16  # SegResNet's GroupNorm(8) kept
     row = next(line for line in text.splitlines() if line.startswith("weights"))
     assert row.split()[-1].rstrip("*") == f"{weights:,}"
     params = next(line for line in text.splitlines() if line.startswith("parameters"))
