@@ -142,3 +142,21 @@ def test_plan_cli_network_def_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):  # one network: ours or the bundle's
         main(["plan", "--arch", "unet", "--network-def", str(train), "--complexity", *J5, "--disk-budget-mb", "1"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_plan_cli_memory_budget_for_a_monai_network(tmp_path, capsys):
+    import torch
+
+    from monai_ccnet.nets.memory import measure_feature_memory
+
+    train = _bundle(tmp_path, {**UNET_DEF, "channels": [8, 16, 32, 64], "strides": [2, 2, 2]})
+    out_dir = tmp_path / "planned"
+    code = main(["plan", "--network-def", str(train), "--complexity", *J5[:4], "--degradation", "unet-f1-paper",
+                 "--memory-budget-mb", "0.5", "--input-shape", "64", "64", "--save-network-def", str(out_dir), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    plan = json.loads(captured.out)
+    assert plan["satisfied"] and plan["memory_bytes"] <= 500_000 and plan["widths"] != [8, 16, 32, 64]
+    _, net = _merged_network(train, out_dir / "network_def.json")
+    held = measure_feature_memory(net, torch.randn(1, 1, 64, 64)) + 4 * count_parameters(net)
+    assert held == plan["memory_bytes"]

@@ -165,3 +165,37 @@ def test_nets_does_not_import_planning():
                 assert "planning" not in module, f"{path.name} imports {module}"
             elif isinstance(node, ast.Import):
                 assert not any("monai_ccnet.planning" in a.name for a in node.names), path.name
+
+
+@pytest.mark.parametrize("name", ["monai.UNet", "monai.BasicUNet", "monai.SegResNet", "monai.DynUNet", "monai.AttentionUnet"])
+def test_meta_device_memory_equals_the_real_forward(name):
+    """A main-memory budget for MONAI's networks: the meta-device measurement is what a real forward holds."""
+    import torch
+
+    from monai_ccnet.nets.memory import measure_feature_memory
+
+    spec = get_architecture(name).configure({**CASES[name], "spatial_dims": 2})
+    widths = spec.snap([w / 2 for w in spec.base_widths])
+    torch.manual_seed(0)
+    net = spec.build(widths)
+    real = measure_feature_memory(net, torch.randn(2, 1, 32, 32))
+    assert spec.memory_bytes(widths, (32, 32), batch=2) == 4 * sum(p.numel() for p in net.parameters()) + real
+    assert spec.memory_bytes(widths, (32, 32), batch=2, dtype_bytes=2) == 2 * sum(p.numel() for p in net.parameters()) + real // 2
+    with pytest.raises(ValueError, match=r"input shape \[30, 30\]") as err:
+        get_architecture("monai.DynUNet").configure({**CASES["monai.DynUNet"], "spatial_dims": 2}).memory_bytes(
+            (4, 8, 16), (30, 30))
+    assert "\n" not in str(err.value)
+
+
+def test_our_memory_stays_the_accounting_and_the_meta_measurement_agrees():
+    import torch
+
+    from monai_ccnet import accounting
+    from monai_ccnet.nets.memory import measure_feature_memory
+
+    spec = get_architecture("ucunet").configure({**CASES["ucunet"], "spatial_dims": 3})
+    assert spec.memory_bytes(spec.base_widths, (16, 8, 16)) == accounting.memory_bytes(
+        "ucunet", spec.base_widths, (16, 8, 16), in_channels=1, out_channels=2)
+    net = registry.instantiate_on_meta(spec.architecture.network_class, spec.constructor_kwargs())
+    assert measure_feature_memory(net, torch.empty(1, 1, 16, 8, 16, device="meta")) == accounting.feature_memory_bytes(
+        "ucunet", spec.base_widths, (16, 8, 16), in_channels=1, out_channels=2)

@@ -22,8 +22,10 @@ __all__ = ["measure_feature_memory"]
 
 
 def _storage(t: torch.Tensor) -> tuple[int, int]:
+    """(key, bytes) of the storage behind ``t``: its address, or on the meta device (no data, address
+    0) the storage object's own, which views share too."""
     storage = t.untyped_storage()
-    return storage.data_ptr(), storage.nbytes()
+    return (storage._cdata if t.device.type == "meta" else storage.data_ptr()), storage.nbytes()
 
 
 class _LiveStorageTracker(TorchDispatchMode):
@@ -45,7 +47,7 @@ class _LiveStorageTracker(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in tree_leaves(out):
-            if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+            if not isinstance(t, torch.Tensor):
                 continue
             ptr, nbytes = _storage(t)
             if ptr == 0 or ptr in self.ignored:
@@ -70,7 +72,9 @@ def measure_feature_memory(network: nn.Module, x: torch.Tensor, mode: str = "inf
       parameters and buffers excluded.
 
     The network's train/eval mode is restored afterwards. Parameters, buffers and backend workspaces
-    are not counted, as in :func:`monai_ccnet.accounting.feature_memory_bytes`.
+    are not counted, as in :func:`monai_ccnet.accounting.feature_memory_bytes`. A network and input
+    on the meta device are measured the same way without computing anything (shapes only), which
+    is how ``monai_ccnet.nets.registry`` measures MONAI's networks for a main-memory budget.
     """
     if mode not in MEMORY_MODES:
         raise ValueError(f"mode must be one of {MEMORY_MODES}, got {mode!r}.")

@@ -427,7 +427,7 @@ class Architecture:
             constructor arguments); None: instantiate on the meta device and count.
         memory: torch-free bytes of one forward pass ``(kwargs, widths, input_shape, batch,
             dtype_bytes) -> int`` (parameters + feature maps, :func:`monai_ccnet.accounting.memory_bytes`);
-            None: not modelled (a main-memory budget is refused).
+            None: measured on the meta device (:meth:`NetworkSpec.memory_bytes`).
         notes: one line for the docs (what does not scale, caveats).
     """
 
@@ -592,6 +592,7 @@ class NetworkSpec:
         architecture.check(self.kwargs, self.base_widths)
         self.uniform_only = architecture.uniform_only
         self._counts = functools.lru_cache(maxsize=None)(self._count)
+        self._memory: dict[tuple, int] = {}
 
     def _count(self, widths: tuple, stages: bool) -> NetworkCount:
         return self.architecture.counts(self.kwargs, widths, stages)
@@ -622,12 +623,39 @@ class NetworkSpec:
         return self.architecture.build(self.kwargs, widths)
 
     def memory_bytes(self, widths: Sequence[int], input_shape: Sequence[int], batch: int = 1, dtype_bytes: int = 4) -> int:
-        """Parameters + peak feature maps of one inference pass (torch-free, where registered)."""
-        if self.architecture.memory is None:
-            raise ValueError(f"{self.name}: its feature-map memory is not modelled yet, so it cannot be planned for a "
-                             "main-memory budget; plan for a disk budget or an accuracy floor.")
-        return int(self.architecture.memory(self.architecture.full_kwargs(self.constructor_kwargs(widths)),
-                                            tuple(int(w) for w in widths), tuple(input_shape), batch, dtype_bytes))
+        """Main memory of one inference pass: parameters x ``dtype_bytes`` + the peak of the feature
+        maps alive at once (docs/method.md §4.1). Torch-free where the entry registers ``memory``
+        (ours: :func:`monai_ccnet.accounting.memory_bytes`), else measured: one forward pass of the
+        network built on the meta device, on a meta input ``(batch, in_channels, *input_shape)``,
+        following the storages of op outputs (:func:`monai_ccnet.nets.memory.measure_feature_memory`;
+        float32 maps scaled to ``dtype_bytes``). Cached per widths.
+
+        Raises:
+            ValueError: the network refuses that input shape (naming the shape and why).
+        """
+        key = (tuple(int(w) for w in widths), tuple(int(v) for v in input_shape), int(batch), int(dtype_bytes))
+        if key not in self._memory:
+            if self.architecture.memory is not None:
+                self._memory[key] = int(self.architecture.memory(
+                    self.architecture.full_kwargs(self.constructor_kwargs(key[0])), *key))
+            else:
+                self._memory[key] = self._measured_memory(*key)
+        return self._memory[key]
+
+    def _measured_memory(self, widths: tuple, input_shape: tuple, batch: int, dtype_bytes: int) -> int:
+        from .memory import measure_feature_memory
+
+        if len(input_shape) != self.spatial_dims:
+            raise ValueError(f"{self.name}: input_shape {list(input_shape)} must give {self.spatial_dims} sizes.")
+        net = instantiate_on_meta(self.architecture.network_class, self.constructor_kwargs(widths))
+        x = torch.empty((batch, self.in_channels, *input_shape), device="meta")
+        try:
+            features = measure_feature_memory(net, x, "inference")
+        except Exception as err:  # noqa: BLE001 - the network's own shape rule: one line
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{self.name}: a forward pass on input shape {list(input_shape)} failed ({reason}); "
+                             "give an --input-shape the network accepts (e.g. multiples of its total stride).") from None
+        return count_parameters(net) * dtype_bytes + features * dtype_bytes // 4
 
     def __repr__(self) -> str:
         return f"NetworkSpec({self.name!r}, base_widths={list(self.base_widths)})"
