@@ -164,7 +164,9 @@ def test_complexity_from_report(tmp_path):
     [
         (dict(complexity=PAPER_J, degradation=DegradationModel(lam=-1.0, delta=0.01), disk_budget_mb=1),
          r"stage 0: lambda\*C \+ delta = .* <= 0, .*cannot be inverted"),
-        (dict(disk_budget_mb=1e-4), r"smallest unet \(all widths 1\) has 216; raise the budget to at least 0.000864 MB"),
+        (dict(disk_budget_mb=1e-4), r"smallest unet \(all widths 2\) has 842; raise the budget to at least 0.003368 MB"),
+        (dict(disk_budget_mb=1e-4, allow_extrapolation=True),
+         r"smallest unet \(all widths 1\) has 216; raise the budget to at least 0.000864 MB"),
         (dict(memory_budget_mb=0.01, input_shape=(256, 256)), r"below the smallest unet .* raise the budget to at least"),
         (dict(min_relative_accuracy=1.0), r"min_relative_accuracy must be in \(0, 1\)"),
         (dict(min_relative_accuracy=0.0), r"min_relative_accuracy must be in \(0, 1\)"),
@@ -229,9 +231,11 @@ def test_accuracy_plan_meets_its_floor(j, floor, layerwise, arch):
     plan = plan_compression(arch, j, PAPER_UNET, min_relative_accuracy=floor, layerwise=layerwise)
     assert plan.predicted_relative_accuracy >= floor and plan.satisfied
     # least memory: one channel fewer in a stage that can shrink breaks the floor or the minimum width
+    # (2 channels: no narrower stage without allow_extrapolation)
+    assert min(plan.widths) >= 2 and plan.extrapolation is None
     if layerwise:
         for i, w in enumerate(plan.widths):
-            if w > 1:
+            if w > 2:
                 fewer = list(plan.widths)
                 fewer[i] -= 1
                 assert predict_relative_accuracy(fewer, DEFAULT_WIDTHS, j, PAPER_UNET) < floor

@@ -36,6 +36,11 @@ DEFAULT_DEGRADATION = "unet-f1-cpu"
 
 def describe_model(model: DegradationModel) -> str:
     """One line naming a model's form and parameters."""
+    if model.form == "measured":
+        curve = model.curve
+        return (f"measured (a probe): {len(curve['x'])} widths from {10 ** curve['x'][0]:,.0f} to {10 ** curve['x'][-1]:,.0f} "
+                f"weights, interpolated; seed noise {curve['noise']:.3g} of the full network's accuracy "
+                f"({curve['noise_dof']} dof); full network {model.reference_accuracy:.4g}")
     if model.form == "saturating":
         return (f"saturating: knee = {model.kappa:g} * C + {model.mu:g} log10(weights), fall {model.beta:g} per decade"
                 + (f", plateau {model.reference_accuracy:.4g}" if model.reference_accuracy is not None else ""))
@@ -116,8 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="exact accounting solved numerically, or the paper's Eq. 7 / Eq. 14 approximation")
     options.add_argument("--layerwise", action="store_true", help="the chosen plan uses per-stage multipliers")
     options.add_argument("--confidence", type=float, metavar="LEVEL",
-                         help="with --min-relative-accuracy: meet the floor at the low end of the prediction interval "
-                              "at this level, e.g. 0.9 (needs a model with a spread: a calibration's or a probe's)")
+                         help="with --min-relative-accuracy: the one network you train meets the floor with this "
+                              "probability, e.g. 0.9 (one-sided; needs a model with a spread: a calibration's or a probe's)")
+    options.add_argument("--allow-extrapolation", action="store_true",
+                         help="allow stages under 2 channels and networks smaller than any the model measured "
+                              "(a probe's narrowest); the plan says how far it extrapolates")
     options.add_argument("--interval-level", type=float, default=0.9, metavar="LEVEL",
                          help="level of the reported prediction interval (default: %(default)s)")
 
@@ -199,6 +207,7 @@ def _plans(args) -> tuple[CompressionPlan, CompressionPlan, DegradationModel, st
         min_relative_accuracy=args.min_relative_accuracy, widths=args.widths, spatial_dims=args.spatial_dims,
         in_channels=args.in_channels, out_channels=args.out_channels, memory_model=args.memory_model,
         full_accuracy=args.full_accuracy, interval_level=args.interval_level,
+        allow_extrapolation=args.allow_extrapolation,
     )
     if args.confidence is not None:
         common["confidence"] = args.confidence
@@ -223,7 +232,8 @@ def _constraint_text(c: dict) -> str:
         shape = "x".join(str(v) for v in c["input_shape"])
         return (f"main memory <= {c['value']:g} MB for input {shape}, batch {c['batch']}, {c['dtype_bytes']} bytes/value "
                 f"({c['memory_model']} memory model)")
-    sure = f" at the low end of the {c['confidence']:.0%} interval" if c.get("confidence") else ""
+    sure = (f" for one trained network with probability {c['confidence']:g} (its bound {c['lower_bound']:.4g})"
+            if c.get("confidence") else "")
     return f"predicted accuracy >= {c['value']:.4g} x the full network's{sure}"
 
 

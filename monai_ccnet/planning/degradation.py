@@ -23,7 +23,7 @@ from scipy import optimize, stats
 
 from ..accounting import resolve_widths, total_weights
 from ..utils import atomic_write_json, read_json
-from . import equations, forms
+from . import equations, forms, probe
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,9 +40,14 @@ __all__ = [
 #: 2: the saturating form, prediction intervals (spread, bootstrap), reference accuracy,
 #: excluded runs; version-1 files (linear, no interval) still load
 SCHEMA_VERSION = 2
-FORMS = forms.FORMS
+#: ``measured``: a probe's own curve (:mod:`~monai_ccnet.planning.probe`), interpolated
+FORMS = forms.FORMS + ("measured",)
 #: the parameters each form needs
-FORM_PARAMETERS = {"linear": ("lam", "delta"), "saturating": ("beta", "kappa", "mu")}
+FORM_PARAMETERS = {"linear": ("lam", "delta"), "saturating": ("beta", "kappa", "mu"), "measured": ()}
+#: decades of weights below the base over which a calibration model's error enters its interval:
+#: at the base network itself relative accuracy is 1 by definition and only seed noise is left
+#: (chosen a priori: one decade is stage-0 width 16 -> 5)
+MODEL_ERROR_RAMP = 1.0
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 METRICS = ("f1", "iou")
 #: JB = w * jpeg + (1 - w) * foreground (docs/method.md §1, ``equations.jb_complexity``); these are the
@@ -86,6 +91,7 @@ class DegradationModel:
         excluded_runs: calibration runs left out as failed trainings (collapses), with why.
         knee_bounds: saturating form: ``[low, high]`` log10(weights) the knee is clipped to (the
             calibration's observed range, half a decade each side): no extrapolation beyond it.
+        curve: measured form: a probe's :func:`~monai_ccnet.planning.probe.measured_curve`.
     """
 
     lam: float | None = None
@@ -109,6 +115,7 @@ class DegradationModel:
     reference_accuracy: float | None = None
     excluded_runs: list = dataclasses.field(default_factory=list)
     knee_bounds: list | None = None
+    curve: dict = dataclasses.field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -123,6 +130,8 @@ class DegradationModel:
             setattr(self, name, float(value))
         if self.metric not in METRICS:
             raise ValueError(f"DegradationModel.metric must be one of {METRICS}, got {self.metric!r}.")
+        if self.form == "measured" and not {"x", "level", "n", "block", "noise", "noise_dof"} <= set(self.curve):
+            raise ValueError("a 'measured' DegradationModel needs the probe's curve (x, level, n, block, noise, noise_dof).")
 
     @property
     def params(self) -> dict:
@@ -132,12 +141,20 @@ class DegradationModel:
     @property
     def has_interval(self) -> bool:
         """Whether the model carries what an interval needs (a spread; the paper's presets do not)."""
-        return "s0" in self.spread
+        return "s0" in self.spread or (self.form == "measured" and bool(self.curve.get("noise_dof")))
+
+    @property
+    def measured_log10_weights(self) -> tuple[float, float] | None:
+        """``(smallest, largest)`` log10(weights) of the networks behind the model's predictions
+        (a probe's widths), or None when the model does not say (calibrations, paper presets)."""
+        if self.form == "measured":
+            return float(self.curve["x"][0]), float(self.curve["x"][-1])
+        return None
 
     def slope(self, complexity: float) -> float:
         """Eq. 3: the degree of degradation lam * C + delta for complexity ``C`` (linear form);
         the saturating form allocates stages by ``C`` alone (Eq. 11 with delta = 0)."""
-        if self.form == "saturating":
+        if self.form in ("saturating", "measured"):
             return float(complexity)
         return equations.degradation_slope(self.lam, self.delta, complexity)
 
@@ -187,10 +204,12 @@ class DegradationModel:
         # a prediction needs no positive slope (a slope <= 0 predicts no loss); only inverting does
         complexity = _checked_complexity(complexity, len(base_widths))
         params = self.params if params is None else params
-        if self.form == "saturating":
+        if self.form in ("saturating", "measured"):
             counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
             x = math.log10(total_weights(self.arch, widths, **counts))
             x_base = math.log10(total_weights(self.arch, base_widths, **counts))
+            if self.form == "measured":
+                return float(probe.curve_prediction(self.curve, x, x_base, extrapolate=True)["central"])
             return float(forms.predict_form(params, "saturating", float(complexity[0]), x, x_base, self.knee_bounds))
         slopes = [equations.degradation_slope(params["lam"], params["delta"], float(c)) for c in complexity]
         return 1.0 - max(equations.stage_drop(s, w / b) for s, w, b in zip(slopes, widths, base_widths))
@@ -205,16 +224,48 @@ class DegradationModel:
     ) -> tuple[float, float, float] | None:
         """``(central, low, high)`` of the relative accuracy at ``level`` (Eq. S3), or None when
         the model has no spread (the paper's presets give no interval: see ``has_interval``)."""
-        central = self.predict_relative_accuracy(widths, base_widths, complexity, **counts)
         if not self.has_interval:
             return None
+        if self.form == "measured":
+            x, x_base = self._log10_weights(widths, base_widths, **counts)
+            pred = probe.curve_prediction(self.curve, x, x_base, level=level, extrapolate=True)
+            return pred["central"], pred["interval"][0], pred["interval"][1]
+        central = self.predict_relative_accuracy(widths, base_widths, complexity, **counts)
         boots = [
             self.predict_relative_accuracy(widths, base_widths, complexity, params=params, **counts)
             for params in self.bootstrap
         ]
         dof = max(1, int(self.spread.get("n", 3)) - 2)
-        low, high = forms.predictive_interval(central, boots, self.spread, dof, level)
+        low, high = forms.predictive_interval(central, boots, self.spread, dof, level,
+                                              model_share=self._model_error_share(widths, base_widths, **counts))
         return central, low, high
+
+    def lower_bound(
+        self, widths: Sequence[int], base_widths: Sequence[int], complexity: Sequence[float], confidence: float, **counts
+    ) -> float | None:
+        """The relative accuracy that *one* network trained at ``widths`` reaches with probability
+        ``confidence`` (one-sided), against the full network's expected accuracy; None without a
+        spread. What ``plan --confidence`` meets a floor with (docs/method.md §7.2, §7.3)."""
+        if not self.has_interval:
+            return None
+        if self.form == "measured":
+            x, x_base = self._log10_weights(widths, base_widths, **counts)
+            return float(probe.curve_prediction(self.curve, x, x_base, confidence=confidence, extrapolate=True)["lower"])
+        # the low end of the two-sided interval at 2c - 1 is the one-sided bound at c
+        return self.predict_interval(widths, base_widths, complexity, 2.0 * float(confidence) - 1.0, **counts)[1]
+
+    def _log10_weights(self, widths, base_widths, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 2):
+        counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+        return (math.log10(total_weights(self.arch, resolve_widths(widths), **counts)),
+                math.log10(total_weights(self.arch, resolve_widths(base_widths), **counts)))
+
+    def _model_error_share(self, widths, base_widths, **counts) -> float:
+        """How much of the spread's model error applies (0 at the base network, 1 from
+        ``MODEL_ERROR_RAMP`` decades below it); 1 when the model records no seed noise."""
+        if "seed_sd" not in self.spread:
+            return 1.0
+        x, x_base = self._log10_weights(widths, base_widths, **counts)
+        return float(min(1.0, max(0.0, (x_base - x) / MODEL_ERROR_RAMP)))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -511,8 +562,8 @@ def fit_degradation(
     interval's spread comes from leave-one-dataset-out residuals of single runs when there are
     >= 3 datasets (what a new dataset does), else from the in-sample residuals.
     """
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {FORMS}, got {form!r}.")
+    if form not in forms.FORMS:
+        raise ValueError(f"form must be one of {forms.FORMS} (a probe makes the 'measured' form), got {form!r}.")
     records, excluded = _without_failed_runs(list(records), metric, collapse_ratio)
     fits = _dataset_slopes(records, metric)
     s = np.array([f["slope"] for f in fits])
@@ -550,6 +601,10 @@ def fit_degradation(
         spread = _prediction_spread(points, fit_name, {**params, "knee_bounds": knee_bounds})
         if form == "saturating" and spread:
             spread.update(_knee_scatter(points, params))
+        if spread:  # single runs' seed noise alone: all that is left at the base network itself
+            seed_sd, seed_dof = probe.seed_noise([p["r_seeds"] for p in points], 1.0)
+            if seed_dof:
+                spread.update(seed_sd=seed_sd, seed_dof=seed_dof)
         boots = [
             {k: float(b[k]) for k in FORM_PARAMETERS[form]}
             for b in forms.bootstrap_params(points, fit_name, n=interval_bootstrap, seed=seed)

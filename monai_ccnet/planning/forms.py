@@ -141,7 +141,8 @@ def fit_residual_spread(predicted: Sequence[float], measured: Sequence[float]) -
 
 
 def predictive_interval(
-    r_hat: float, boot_predictions: Sequence[float], spread: Mapping[str, float], dof: int, level: float = 0.9
+    r_hat: float, boot_predictions: Sequence[float], spread: Mapping[str, float], dof: int, level: float = 0.9,
+    model_share: float = 1.0,
 ) -> tuple[float, float]:
     """Eq. S3's interval ``(low, high)`` at ``level`` (two-sided) for one network trained at this width.
 
@@ -151,6 +152,10 @@ def predictive_interval(
     lopsided as the refits are - near the plateau the refits cannot exceed it, and the interval
     does not pretend they could - and it widens with fewer calibration points (fewer ``dof``,
     more scattered refits). Without refits it is ``r_hat +- t * sigma(r_hat)``.
+
+    ``model_share`` (0..1): the part of sigma's variance beyond the seed noise
+    (``spread["seed_sd"]``) that applies here - 0 at the base network, whose relative accuracy
+    is 1 by definition, so only one run's seed noise is left there.
     """
     if not 0 < level < 1:
         raise ValueError(f"interval level must be in (0, 1), got {level!r}.")
@@ -160,6 +165,9 @@ def predictive_interval(
         centres = np.array([float(r_hat)])
     draws = max(20, 10_000 // centres.size)
     sigma = float(spread.get("s0", 0.0)) + float(spread.get("s1", 0.0)) * np.clip(1.0 - centres, 0.0, None)
+    if "seed_sd" in spread and model_share < 1.0:
+        seed = float(spread["seed_sd"])
+        sigma = np.sqrt(seed**2 + float(model_share) * np.clip(sigma**2 - seed**2, 0.0, None))
     samples = centres[:, None] + sigma[:, None] * rng.standard_t(max(1, int(dof)), size=(centres.size, draws))
     low, high = np.quantile(samples, [0.5 - level / 2.0, 0.5 + level / 2.0])
     # the central prediction stays inside its own interval whatever the refits' skew
@@ -172,7 +180,8 @@ def robust_curves(records: Sequence[Mapping], metric: str = "f1", collapse_ratio
     A run is *failed* (a training collapse, not a capacity limit) when its accuracy is below
     ``collapse_ratio`` x the median of the other seeds at the same width: width-1 U-Nets
     collapsed to F1 ~0 in one of two seeds on two real datasets while the other seed trained.
-    Failed runs are excluded from the medians and listed. The reference accuracy of a dataset is
+    Failed runs are excluded from the medians and listed, but never a majority of a width's seeds
+    (then failing is what that width does; ``median_all`` is every seed's median). The reference accuracy of a dataset is
     the median over seeds of its widest network.
 
     Returns ``{dataset: {"complexity": {...}, "reference": float, "widths": [{"widths",
@@ -199,6 +208,8 @@ def robust_curves(records: Sequence[Mapping], metric: str = "f1", collapse_ratio
                 others = values[:i] + values[i + 1 :]
                 if others and run["value"] < collapse_ratio * float(np.median(others)):
                     failed.append(run["seed"])
+            if 2 * len(failed) > len(values):  # most seeds failed: that is what this width does
+                failed = []
             kept = [run["value"] for run in group["runs"] if run["seed"] not in failed]
             rows.append(
                 {
@@ -208,6 +219,7 @@ def robust_curves(records: Sequence[Mapping], metric: str = "f1", collapse_ratio
                     "values": {str(run["seed"]): run["value"] for run in group["runs"]},
                     "failed": failed,
                     "median": float(np.median(kept)) if kept else float("nan"),
+                    "median_all": float(np.median(values)),
                 }
             )
         reference = rows[0]["median"]

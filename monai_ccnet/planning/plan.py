@@ -38,6 +38,9 @@ class CompressionPlan:
             ``dropout``, ``bias``) that ``monai_ccnet.nets.network_from_plan`` passes on; empty
             means the networks' defaults. They do not change the counts (the paper counts conv
             weights without biases).
+        extrapolation: None when the plan lies where accuracy was measured, else how far outside:
+            ``narrow_stages`` (stages under 2 channels), ``decades_below_measured`` (log10 weights
+            below the smallest measured network); only with ``allow_extrapolation``.
     """
 
     arch: str
@@ -64,6 +67,7 @@ class CompressionPlan:
     network_options: dict = dataclasses.field(default_factory=dict)
     predicted_interval: list | None = None
     interval_level: float | None = None
+    extrapolation: dict | None = None
     schema_version: int = PLAN_SCHEMA_VERSION
 
     def __post_init__(self):

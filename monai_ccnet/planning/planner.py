@@ -30,6 +30,9 @@ from .plan import CompressionPlan, check_network_options
 __all__ = ["plan_compression", "MEMORY_MODELS"]
 
 MEMORY_MODELS = ("exact", "paper")
+#: no stage narrower than this unless the user allows extrapolation: width-1 stages collapsed in
+#: training on real data (docs/RESULTS.md §1) and no measurement supports predicting them
+MIN_STAGE_WIDTH = 2
 
 def _largest_feasible(
     widths_at: Callable[[float], tuple],
@@ -156,6 +159,7 @@ def plan_compression(
     network_options: Mapping | None = None,
     confidence: float | None = None,
     interval_level: float = 0.9,
+    allow_extrapolation: bool = False,
 ) -> CompressionPlan:
     """Per-stage widths for one constraint (docs/method.md §4), uniform or per-stage (``layerwise``).
 
@@ -175,11 +179,15 @@ def plan_compression(
         full_accuracy: the full network's accuracy, if known (adds an absolute prediction).
         network_options: layer options of the network to build (``norm``, ``act``, ``dropout``,
             ``bias``), kept in the plan for ``monai_ccnet.nets.network_from_plan``.
-        confidence: with an accuracy floor, meet it at the low end of the prediction interval
-            at this level (e.g. 0.9) instead of at the central prediction; the model must carry a
-            spread (``DegradationModel.has_interval``). The plan reports that interval.
-        interval_level: level of the interval every plan reports when the model has one
-            (``confidence`` overrides it).
+        confidence: with an accuracy floor, meet it with this probability (e.g. 0.9) instead of
+            at the central prediction: the one network the user trains (one seed) reaches the
+            floor with probability ``confidence`` (``DegradationModel.lower_bound``, one-sided); the
+            model must carry a spread (``DegradationModel.has_interval``).
+        interval_level: level of the two-sided interval every plan reports when the model has one.
+        allow_extrapolation: plan outside what was measured: stages narrower than
+            :data:`MIN_STAGE_WIDTH` channels, and networks smaller than the smallest one behind
+            the model's predictions (a probe's narrowest network). Off by default; the plan's
+            ``extrapolation`` says when and by how much a plan lies outside.
         network: count and round through this object instead of :mod:`monai_ccnet.accounting`
             (any architecture, e.g. a MONAI network: ``monai_ccnet.nets.registry.NetworkSpec``):
             ``name`` (used as ``arch``), ``weights(widths)``, ``stage_weights(widths)``,
@@ -215,7 +223,6 @@ def plan_compression(
                 "this degradation model has no prediction spread (the paper's presets give no interval), so a floor "
                 "cannot be met 'with confidence'; use a model fitted by calibrate or a probe, or drop confidence."
             )
-        interval_level = float(confidence)
     if model.arch and model.arch != arch:
         # allowed (a prior is better than nothing), but the user should know
         warnings.warn(f"the degradation model was calibrated for {model.arch!r}; planning {arch!r} with it.", stacklevel=2)
@@ -225,21 +232,32 @@ def plan_compression(
     complexity = [float(c) for c in complexity]
     counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
 
-    def score(w: Sequence[int]) -> float:
-        # what a floor is checked against: the central prediction, or the interval's low end
-        if confidence is None:
-            return model.predict_relative_accuracy(w, base, complexity, **counts)
-        return model.predict_interval(w, base, complexity, interval_level, **counts)[1]
-
     theta_stage = stage_weights(arch, base, **counts) if network is None else list(network.stage_weights(base))
     theta = sum(theta_stage)
-    smallest = (1,) * n
+    narrowest = 1 if allow_extrapolation else MIN_STAGE_WIDTH
+    smallest = tuple(min(b, narrowest) for b in base)
     if network is not None:
         smallest = tuple(network.snap(smallest, up=True))
 
     @functools.lru_cache(maxsize=None)
     def weights_of(w: tuple) -> int:
         return sum(stage_weights(arch, w, **counts)) if network is None else network.weights(w)
+
+    measured = model.measured_log10_weights
+    # the smallest network a plan may have: the narrowest stages allowed, and (without
+    # extrapolation) no fewer weights than the smallest network behind the predictions
+    min_weights = weights_of(smallest)
+    if measured is not None and not allow_extrapolation:
+        min_weights = max(min_weights, math.ceil(10.0 ** measured[0] - 1e-6))
+
+    def score(w: Sequence[int]) -> float:
+        # what a floor is checked against: the central prediction, or the one-sided bound that
+        # one trained network reaches with probability `confidence`
+        if weights_of(tuple(w)) < min_weights:
+            return -math.inf  # outside what was measured: no floor is met there
+        if confidence is None:
+            return model.predict_relative_accuracy(w, base, complexity, **counts)
+        return model.lower_bound(w, base, complexity, float(confidence), **counts)
 
     memory = _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes)
     if network is not None and memory is not None:
@@ -252,7 +270,7 @@ def plan_compression(
         return equations.stage_multipliers_for_constant(t, slopes) if layerwise else [min(1.0, 10.0**t)] * n
 
     def widths_at(t: float) -> tuple:
-        return resolve_widths(base, multipliers_at(t))
+        return tuple(max(w, s) for w, s in zip(resolve_widths(base, multipliers_at(t)), smallest))
 
     if network is not None:  # the widths the network's constraints allow (e.g. GroupNorm's groups divide them)
         unsnapped_widths_at = widths_at
@@ -263,13 +281,14 @@ def plan_compression(
     if disk_budget_mb is not None:
         budget_bytes = _check_positive("disk_budget_mb", disk_budget_mb) * MB
         theta_star = equations.weights_for_disk_budget(budget_bytes, bits_per_weight)
-        min_weights = weights_of(smallest)
         if theta_star < min_weights:
             need = accounting.disk_bytes(min_weights, bits_per_weight) / MB
+            what = (f"the smallest {arch} (all widths {narrowest})" if min_weights == weights_of(smallest) else
+                    f"the smallest network whose accuracy was measured ({min_weights} weights)")
             raise ValueError(
                 f"a disk budget of {disk_budget_mb} MB at {bits_per_weight:g} bits/weight holds {theta_star:.0f} weights, "
-                f"but the smallest {arch} (all widths 1) has {min_weights}; raise the budget to at least {need:.6g} MB "
-                "or store fewer bits per weight."
+                f"but {what} has {min_weights}; raise the budget to at least {need:.6g} MB, store fewer bits per weight"
+                + ("" if allow_extrapolation else ", or allow_extrapolation (narrower stages, unmeasured sizes)") + "."
             )
         if layerwise:  # Eq. 11 + Eq. 13: sum_i alpha_i^2 theta_i = theta*
             t_eq = equations.solve_stage_constant(
@@ -292,7 +311,7 @@ def plan_compression(
         # the smallest network is counted only when the approximation does not fit (saves a count)
         if memory(widths_at(t_paper)) > budget_bytes and memory(smallest) > budget_bytes:
             raise ValueError(
-                f"a main-memory budget of {memory_budget_mb} MB is below the smallest {arch} (all widths 1) for input "
+                f"a main-memory budget of {memory_budget_mb} MB is below the smallest {arch} (all widths {narrowest}) for input "
                 f"{tuple(input_shape)} x batch {batch} at {dtype_bytes} bytes/value: {memory(smallest) / MB:.6g} MB; "
                 "raise the budget to at least that, or use a smaller input shape or batch."
             )
@@ -310,6 +329,12 @@ def plan_compression(
         if memory_model == "paper":
             constraint["approximation"] = "Eq. 14 (per stage)" if layerwise else "Eq. 7 (uniform)"
         satisfied = memory(tuple(plan_widths)) <= budget_bytes
+        if weights_of(tuple(plan_widths)) < min_weights:
+            raise ValueError(
+                f"a main-memory budget of {memory_budget_mb} MB needs a network of {weights_of(tuple(plan_widths))} weights, "
+                f"smaller than the smallest whose accuracy was measured ({min_weights}); raise the budget or "
+                "allow_extrapolation (an unmeasured size)."
+            )
     else:
         floor = float(min_relative_accuracy)
         if not 0.0 < floor < 1.0:
@@ -324,7 +349,7 @@ def plan_compression(
             else:  # Eq. 16 with the binding (largest) slope, usually the input scale's
                 equation_multipliers = [equations.uniform_multiplier_for_floor(drop, max(slopes))] * n
             t_eq = None
-            plan_widths = _round_up(base, equation_multipliers)
+            plan_widths = [max(w, m) for w, m in zip(_round_up(base, equation_multipliers), smallest)]
             if network is not None:
                 plan_widths = list(network.snap(plan_widths, up=True))
             # float noise may leave a stage a hair below the floor: give it one more channel
@@ -342,15 +367,12 @@ def plan_compression(
             t_min = min(s * math.log10(1.0 / b) for s, b in zip(slopes, base)) if layerwise else math.log10(1.0 / max(base))
             t_eq = _smallest_meeting(widths_at, score, floor, t_min)
             if t_eq is None:
-                full = model.predict_interval(base, base, complexity, interval_level, **counts)
-                what = f"the low end of its {interval_level:.0%} interval" if confidence is not None else "its prediction"
-                raise ValueError(
-                    f"no {arch} of these base widths meets a floor of {floor:g} by {what}: even the full network's "
-                    f"interval is {full[1]:.3f} .. {full[2]:.3f}" if full else f"no {arch} meets a floor of {floor:g}."
-                )
+                raise ValueError(_floor_refusal(arch, floor, confidence, score(tuple(base))))
             plan_widths = list(widths_at(t_eq))
             if confidence is not None:
                 constraint["confidence"] = float(confidence)
+                # what one trained network reaches with that probability (the floor is met by it)
+                constraint["lower_bound"] = float(score(tuple(plan_widths)))
 
     if t_eq is not None:
         equation_multipliers = multipliers_at(t_eq)
@@ -360,13 +382,14 @@ def plan_compression(
     if min_relative_accuracy is not None:
         satisfied = score(plan_widths) >= float(min_relative_accuracy)
 
+    extrapolation = _extrapolation(plan_widths, weights_of(tuple(plan_widths)), measured)
     inputs = {
         "arch": arch, "complexity": complexity, "widths": base, "spatial_dims": spatial_dims, "in_channels": in_channels,
         "out_channels": out_channels, "disk_budget_mb": disk_budget_mb, "bits_per_weight": bits_per_weight,
         "memory_budget_mb": memory_budget_mb, "input_shape": list(input_shape) if input_shape is not None else None,
         "batch": batch, "dtype_bytes": dtype_bytes, "min_relative_accuracy": min_relative_accuracy,
         "layerwise": bool(layerwise), "memory_model": memory_model, "full_accuracy": full_accuracy,
-        "confidence": confidence, "interval_level": interval_level,
+        "confidence": confidence, "interval_level": interval_level, "allow_extrapolation": bool(allow_extrapolation),
     }
     return CompressionPlan(
         arch=arch, spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
@@ -382,4 +405,27 @@ def plan_compression(
         degradation=model.to_dict(), inputs=inputs, network_options=network_options,
         predicted_interval=[interval[1], interval[2]] if interval else None,
         interval_level=interval_level if interval else None,
+        extrapolation=extrapolation,
     )
+
+
+def _extrapolation(widths: Sequence[int], weights: int, measured: tuple | None) -> dict | None:
+    """How far a plan lies outside what was measured (None: inside): stages narrower than
+    ``MIN_STAGE_WIDTH``, and decades of weights below the smallest measured network."""
+    out = {}
+    narrow = [i for i, w in enumerate(widths) if w < MIN_STAGE_WIDTH]
+    if narrow:
+        out["narrow_stages"] = narrow
+    if measured is not None and math.log10(weights) < measured[0] - 1e-9:
+        out["decades_below_measured"] = round(measured[0] - math.log10(weights), 4)
+    return out or None
+
+
+def _floor_refusal(arch: str, floor: float, confidence: float | None, full_score: float) -> str:
+    """Why no network meets a floor: with confidence, even the full network trained once misses
+    it too often - its relative accuracy is 1 by definition, so what stops it is the seed noise."""
+    if confidence is None:
+        return f"no {arch} of these base widths meets a floor of {floor:g}: even the full network is predicted below it."
+    return (f"no {arch} of these base widths meets a floor of {floor:g} with confidence {confidence:g}: the seed noise "
+            f"stops it - one training of the full network itself reaches only {full_score:.3f} of its expected accuracy "
+            f"with probability {confidence:g}; lower the floor or the confidence, or train several seeds and keep the best.")
