@@ -59,11 +59,26 @@ def test_plan_check_trains_every_plan_and_reuses_calibration_runs(calibration, t
     assert sorted(r["reused_from"] for r in reused) == ["discs__m0.5__s0", "discs__m0.5__s1"]
 
 
-def test_probe_check_compares_three_predictors(calibration):
-    from monai_ccnet.workflows.heldout import probe_check
+def test_probe_plan_check_plans_from_each_probe_and_judges_every_seed(calibration, tmp_path):
+    from monai_ccnet.planning import DegradationModel
+    from monai_ccnet.workflows.heldout import ProbePlanCheck
 
-    result = probe_check(str(calibration), probe_multipliers=(0.5, 0.25), probe_seeds=(0, 1))
-    assert set(result["overall_mae"]) == {"probe", "complexity_only", "no_loss"}
-    assert all(row["kind"] == "base" for row in result["rows"])  # the only width the probe did not train
-    for name, row in result["per_dataset"].items():
-        assert row["n_targets"] == 1 and row["reference"] > 0
+    prior = DegradationModel(lam=0.1, delta=0.01, provenance={"base_widths": [4, 8, 16], "recipe": TINY_RECIPE}).to_dict()
+    check = ProbePlanCheck(str(calibration / "records.json"), str(calibration.parent / "data"), str(tmp_path / "pp"),
+                           prior=prior, seeds=[0], floors=[0.9], confidences=[None, 0.9],
+                           probe_multipliers=(1.0, 0.5), probe_seeds=(0, 1), workers=1)
+    assert len(check.plans) == 3 * 2 * 2  # datasets x (central, confidence) x (uniform, per stage)
+    for name, probe in check.probes.items():  # each probe is its own dataset's calibration runs, nothing else
+        assert probe["curve"]["n"] == [2, 1] and probe["prior_seed_sd"] is not None
+    summary = check.run()
+    assert summary["status"] == "complete"
+    result = json.loads((tmp_path / "pp" / "probe_plans.json").read_text())
+    trained = [p for p in result["plans"] if "widths" in p]
+    refused = [p for p in result["plans"] if "refused" in p]
+    assert len(trained) + len(refused) == 12 and all(p["refused"] for p in refused)
+    for plan in trained:
+        assert set(plan["met_seeds"]) == {"0"} and plan["met_median"] == plan["met_seeds"]["0"]
+        assert plan["met_median"] == (plan["achieved"] >= plan["floor"])
+        if plan["oracle_weights"]:
+            assert plan["weights_vs_oracle"] == pytest.approx(plan["weights"] / plan["oracle_weights"])
+    assert set(result["summary"]) == {"with_confidence", "without_confidence"}

@@ -64,9 +64,13 @@ class CompressWorkflow:
         predictor: ``"calibration"`` plans with ``degradation`` from the dataset's complexity;
             ``"probe"`` first trains the probe's small networks on this dataset
             (:class:`~monai_ccnet.workflows.probe.Probe`, ``degradation`` as its prior) and plans
-            with the measured curve, whose plateau also makes every prediction absolute.
-        confidence: with an accuracy floor, meet it at the low end of the prediction interval at
-            this level (e.g. 0.9); every plan reports its interval at ``interval_level``.
+            with the measured curve, whose full network's measured accuracy also makes every
+            prediction absolute.
+        confidence: with an accuracy floor, meet it with this probability (e.g. 0.9): the one
+            network trained reaches the floor that often (one-sided); every plan reports its
+            two-sided interval at ``interval_level``.
+        allow_extrapolation: plan stages narrower than 2 channels or networks smaller than any
+            the predictions were measured on (the probe's narrowest); the report says how far.
         constraint: which budget applies, ``"disk"``, ``"memory"`` or ``"accuracy"``; the other
             budgets' values are then ignored (so a config can keep defaults for all three).
             None: exactly one of the three budgets must be given.
@@ -99,6 +103,7 @@ class CompressWorkflow:
         predictor: str = "calibration",
         confidence: float | None = None,
         interval_level: float = 0.9,
+        allow_extrapolation: bool = False,
         constraint: str | None = None,
         disk_budget_mb: float | None = None,
         bits_per_weight: float = 32,
@@ -133,11 +138,6 @@ class CompressWorkflow:
             if predictor not in PREDICTORS:
                 raise ConfigError(f"predictor must be one of {PREDICTORS}, got {predictor!r}.")
             self.predictor = predictor
-            if predictor == "probe" and self.model.form != "saturating":
-                raise ConfigError(
-                    f"predictor 'probe' needs a saturating real-data calibration as its prior (e.g. unet-f1-cpu); "
-                    f"degradation {self.degradation_source!r} is the {self.model.form!r} form."
-                )
             confidence = _number(confidence, "confidence")
             if confidence is not None and not 0 < confidence < 1:
                 raise ConfigError(f"confidence must be in (0, 1), e.g. 0.9, got {confidence!r}.")
@@ -165,6 +165,7 @@ class CompressWorkflow:
                 "min_relative_accuracy": _number(min_relative_accuracy, "min_relative_accuracy"),
                 "layerwise": as_bool(layerwise, "layerwise"),
                 "interval_level": float(interval_level),
+                "allow_extrapolation": as_bool(allow_extrapolation, "allow_extrapolation"),
             }
             self.confidence = confidence if self.constraint["min_relative_accuracy"] is not None else None
             if disk_budget_counts not in DISK_BUDGET_COUNTS:
@@ -460,8 +461,8 @@ class CompressWorkflow:
         reference = self._reference(full)
         full_acc = reference["accuracy"]
         rel = plan.predicted_relative_accuracy
-        # absolute predictions need a reference: the full network's measured accuracy, else a
-        # probe's predicted plateau (then predicted and achieved compare in absolute units)
+        # absolute predictions need a reference: the full network's measured accuracy, else the
+        # probe's measurement of the full network (then predicted and achieved compare in absolute units)
         anchor = full_acc or model.reference_accuracy
         predicted = {"metric": metric, "relative_accuracy": rel, metric: rel * anchor if anchor else None,
                      "interval_level": plan.interval_level,
@@ -469,7 +470,7 @@ class CompressWorkflow:
                      f"{metric}_interval": [v * anchor for v in plan.predicted_interval]
                      if anchor and plan.predicted_interval else None,
                      "absolute_from": ("the full network's accuracy" if full_acc else
-                                       "the probe's predicted plateau" if anchor else None)}
+                                       "the probe's full network" if anchor else None)}
         comp[f"relative_{metric}"] = comp[metric] / full_acc if full_acc else None
         c = plan.constraint
         prediction, measurement = [], []
@@ -511,7 +512,7 @@ class CompressWorkflow:
         if not full_acc and model.reference_accuracy:
             name = {"f1": "F1", "iou": "IoU"}.get(metric, metric)
             judged = (
-                f"Judged in absolute {name}: predicted {rel * model.reference_accuracy:.4g} (from the probe's plateau "
+                f"Judged in absolute {name}: predicted {rel * model.reference_accuracy:.4g} (from the probe's full network, "
                 f"{model.reference_accuracy:.4g}) against {comp[metric]:.4g} achieved. Relative values need the full "
                 "network's accuracy (compare_full: true or full_accuracy)."
             )
@@ -534,6 +535,7 @@ class CompressWorkflow:
             "degradation": {"metric": metric, "measure": model.measure, "form": model.form, **model.params,
                             "arch": model.arch, "source": self.degradation_source, "predictor": self.predictor},
             "caveat": prediction_caveat(model),
+            "extrapolation": _extrapolation_line(plan),
             "calibration_mismatch": self._mismatch(model),
             "reference": reference,
             "predicted": predicted,
@@ -550,6 +552,19 @@ class CompressWorkflow:
             "files": files,
             "file_bytes": {_FILE_NAMES[k]: v for k, v in sizes.items()},
         }
+
+
+def _extrapolation_line(plan) -> str | None:
+    """One line when the plan lies outside what its predictions were measured on, else None."""
+    out = plan.extrapolation
+    if not out:
+        return None
+    parts = []
+    if out.get("narrow_stages"):
+        parts.append(f"stage(s) {out['narrow_stages']} have fewer than 2 channels")
+    if out.get("decades_below_measured"):
+        parts.append(f"{out['decades_below_measured']:.2f} decades of weights below the smallest measured network")
+    return "the plan extrapolates (allow_extrapolation): " + "; ".join(parts) + "; its prediction is not a measurement"
 
 
 def _recipe_signature(recipe: Mapping) -> dict:

@@ -25,9 +25,11 @@ import numpy as np
 from monai_ccnet.accounting import MB, disk_bytes, resolve_widths, total_weights
 from monai_ccnet.utils import atomic_write_json, read_json, save_figure
 
+from . import probe as probe_mod
 from .calibrate import CalibrationSweep
+from .recipe import detect_in_channels
 
-__all__ = ["PLAN_CONSTRAINTS", "TARGET_KINDS", "PlanCheck", "probe_check", "load_run_records"]
+__all__ = ["PLAN_CONSTRAINTS", "PlanCheck", "ProbePlanCheck", "summarize_probe_plans", "load_run_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +40,6 @@ PLAN_CONSTRAINTS = (
     {"name": "disk 1/4", "disk_fraction": 0.25},
     {"name": "disk 1/16", "disk_fraction": 0.0625},
 )
-
-
-#: held-out targets of the probe check, by where they lie against the probe's widths
-TARGET_KINDS = ("base", "wider", "between", "narrower")
 
 
 def load_run_records(folder: str | Path) -> list[dict]:
@@ -60,7 +58,44 @@ def _stage_complexity(record: Mapping, measure: str = "jpeg") -> list[float]:
     return [float(v) for v in record["complexity"][measure]]
 
 
-class PlanCheck(CalibrationSweep):
+class _PlanTraining(CalibrationSweep):
+    """Trains a held-out check's planned networks (``self.plans``, with the calibration's records in
+    ``self.calibration``): every plan with every seed, seed by seed, plans without confidence first
+    (an interrupted check has every plan's first seed); a planned network the calibration trained
+    (same dataset, widths and seed) is its record (runs are deterministic)."""
+
+    min_datasets = 1
+    needs_full_width = False
+    plans: list
+    calibration: list
+
+    def runs(self) -> list[dict]:
+        # seed by seed, plans without confidence first: an interrupted check has every plan's first seed
+        seen, runs = set(), []
+        ordered = sorted(self.plans, key=lambda p: p.get("confidence") is not None)
+        for seed in self.seeds:
+            for plan in ordered:
+                if "widths" not in plan:
+                    continue
+                key = _widths_key(plan["dataset"], plan["widths"], seed)
+                if key not in seen:
+                    seen.add(key)
+                    runs.append({"key": key, "dataset": plan["dataset"], "widths": plan["widths"], "seed": seed,
+                                 "multiplier": None})
+        return runs
+
+    def run(self) -> dict:
+        (self.output_dir / "runs").mkdir(parents=True, exist_ok=True)
+        by_key = {_widths_key(r["dataset"], r["widths"], r["seed"]): r for r in self.calibration}
+        for run in self.runs():
+            target = self._run_file(run["key"])
+            if run["key"] in by_key and not target.is_file():
+                atomic_write_json(target, {**by_key[run["key"]], "key": run["key"], "reused_from": by_key[run["key"]]["key"],
+                                           "config": self._fingerprint()})
+        return super().run()
+
+
+class PlanCheck(_PlanTraining):
     """Plan every held-out dataset from a calibration without it, train the plans, compare.
 
     Args:
@@ -72,9 +107,6 @@ class PlanCheck(CalibrationSweep):
         confidence: plan floors at the interval's low end (None: the central prediction).
         datasets: restrict to these held-out datasets (default: all of the calibration's).
     """
-
-    min_datasets = 1
-    needs_full_width = False
 
     def __init__(
         self,
@@ -113,8 +145,6 @@ class PlanCheck(CalibrationSweep):
     def _plan_all(self) -> list[dict]:
         from monai_ccnet.planning import fit_degradation, plan_compression
 
-        from .recipe import detect_in_channels
-
         plans = []
         for held in self.held_out:
             model = fit_degradation(self._calibration_records(exclude=held), form=self.form, arch=self.arch, bootstrap=0,
@@ -146,29 +176,6 @@ class PlanCheck(CalibrationSweep):
                         "budget_weights": plan.constraint.get("budget_weights"),
                     })
         return plans
-
-    def runs(self) -> list[dict]:
-        seen, runs = set(), []
-        for plan in self.plans:
-            if "widths" not in plan:
-                continue
-            for seed in self.seeds:
-                key = _widths_key(plan["dataset"], plan["widths"], seed)
-                if key not in seen:
-                    seen.add(key)
-                    runs.append({"key": key, "dataset": plan["dataset"], "widths": plan["widths"], "seed": seed,
-                                 "multiplier": None})
-        return runs
-
-    def run(self) -> dict:
-        # a planned network the calibration already trained (same widths and seed) is its record
-        (self.output_dir / "runs").mkdir(parents=True, exist_ok=True)
-        by_key = {_widths_key(r["dataset"], r["widths"], r["seed"]): r for r in self.calibration}
-        for run in self.runs():
-            target = self._run_file(run["key"])
-            if run["key"] in by_key and not target.is_file():
-                atomic_write_json(target, {**by_key[run["key"]], "key": run["key"], "reused_from": by_key[run["key"]]["key"]})
-        return super().run()
 
     def fit(self, records: list[dict]) -> dict:
         from monai_ccnet.planning.forms import robust_curves
@@ -241,97 +248,208 @@ def plot_plan_check(rows: Sequence[Mapping], path) -> Path | None:
     return save_figure(fig, path)
 
 
-def probe_check(
-    calibration_dir: str,
-    plan_check_dir: str | None = None,
-    extra_dirs: Sequence[str] = (),
-    probe_multipliers: Sequence[float] = (0.5, 0.25, 0.125),
-    probe_seeds: Sequence[int] = (0, 1),
-    form: str = "saturating",
-    level: float = 0.9,
-) -> dict:
-    """The probe against the complexity-only and no-loss predictions, on held-out widths.
+#: the probe-plans check's plans: floors, with and without confidence, uniform and per stage
+PROBE_PLAN_FLOORS = (0.95, 0.90)
+PROBE_PLAN_CONFIDENCE = (None, 0.9)
 
-    For each dataset: the probe is fitted from its calibration runs at ``probe_multipliers`` and
-    ``probe_seeds`` (exactly the runs a probe trains: same recipe, seeds and widths), with the
-    calibration *without that dataset* as the prior. Targets are the widths it did not train:
-    the base network (median of the calibration's seeds), wider networks found in
-    ``extra_dirs`` (e.g. twice the base) and the planned networks of ``plan_check_dir``. Errors
-    are in units of relative accuracy (absolute error / the dataset's measured base accuracy).
-    Complexity-only predicts ``A(w) = A(w_p) * r(w) / r(w_p)`` with ``w_p`` the probe's widest
-    width and ``r`` the held-out calibration's relative prediction; no-loss predicts ``A(w_p)``.
+
+class ProbePlanCheck(_PlanTraining):
+    """The user's path, held out: probe each dataset, plan floors from the probe, train the plans.
+
+    For each dataset of a finished calibration (its committed ``records.json``): the probe's
+    runs are the calibration's identical runs (the full network with seed 0, stage-0 widths 4
+    and 2 with seeds 0 and 1 - runs are deterministic, a retrained run is bit-identical to its
+    record); the probe's only input from other datasets, the seed-noise prior, comes from the
+    calibration *without* that dataset. Plans for floors of 0.95 and 0.90, with and without
+    ``confidence`` 0.9, uniform and per stage, are trained with ``seeds`` (a plan equal to a
+    calibration network reuses its records). The full network's accuracy is the median of the
+    calibration's base seeds. Results: ``probe_plans.json`` and ``probe_plans.png``.
     """
-    from monai_ccnet.planning import fit_degradation
-    from monai_ccnet.planning.forms import fit_probe_curve, probe_interval, robust_curves
 
-    from .probe import prior_terms, probe_points
+    def __init__(
+        self,
+        records: str,
+        data_root: str,
+        output_dir: str,
+        prior: Any = "unet-f1-cpu",
+        seeds: Sequence[int] = (0, 1, 2),
+        floors: Sequence[float] = PROBE_PLAN_FLOORS,
+        confidences: Sequence[float | None] = PROBE_PLAN_CONFIDENCE,
+        probe_multipliers: Sequence[float] = (1.0, 0.25, 0.125),
+        probe_seeds: Sequence[int] = (0, 1),
+        base_seeds: Sequence[int] = (0,),
+        datasets: Sequence[str] | None = None,
+        workers: int = 2,
+        device: Any = "auto",
+        progress: bool = False,
+    ):
+        from monai_ccnet.planning import load_degradation
 
-    calibration = load_run_records(Path(calibration_dir) / "runs")
-    config = calibration[0]["config"]
-    base = list(config["base_widths"])
-    arch = config["arch"]
-    design = [r for r in calibration if r.get("multiplier") is not None and r["multiplier"] <= 1.0]
-    targets = list(calibration)
-    for folder in [*extra_dirs, *( [plan_check_dir] if plan_check_dir else [])]:
-        targets += [r for r in load_run_records(Path(folder) / "runs") if r.get("config") == config or "config" not in r]
-    names = sorted({r["dataset"] for r in design})
-    probe_widths = {tuple(int(max(1, round(b * m))) for b in base) for m in probe_multipliers}
-    rows, per_dataset = [], {}
-    for held in names:
-        others = [{k: v for k, v in r.items() if k != "config"} for r in design if r["dataset"] != held]
-        prior = fit_degradation(others, form=form, arch=arch, bootstrap=0, interval_bootstrap=200)
-        probe_runs = [r for r in design if r["dataset"] == held and tuple(r["widths"]) in probe_widths
-                      and r["seed"] in probe_seeds]
-        curve = robust_curves(probe_runs)[held]
-        complexity = float(probe_runs[0]["complexity"]["jpeg"][0])
-        # the probe's own fit; unlike Probe.fit this check scores every dataset, even one a probe
-        # would refuse (all five real datasets passed the refusal checks)
-        fit = fit_probe_curve(*probe_points(curve), prior_terms(prior, complexity))
-        reference = robust_curves([r for r in design if r["dataset"] == held])[held]["reference"]
-        widest = curve["widths"][0]
-        anchor_x, anchor_a = math.log10(widest["weights"]), widest["median"]
-        # measured targets: every width vector of this dataset the probe did not train, failed
-        # runs left out as in every fit (robust_curves)
-        mine = [{k: v for k, v in r.items() if k != "config"} for r in targets
-                if r["dataset"] == held and tuple(r["widths"]) not in probe_widths]
-        unique = {(tuple(r["widths"]), r["seed"]): r for r in mine}  # a plan equal to a calibration run counts once
-        groups = robust_curves(list(unique.values()))[held]["widths"] if unique else []
-        smallest_probe = min(row["weights"] for row in curve["widths"])
-        base_weights = max(r["weights"] for r in design if r["dataset"] == held and list(r["widths"]) == base)
-        comp = [complexity] * len(base)
-        r_anchor = prior.predict_relative_accuracy(list(widest["widths"]), base, comp)
-        errs: dict[str, dict[str, list]] = {kind: {"probe": [], "complexity_only": [], "no_loss": []} for kind in TARGET_KINDS}
-        inside = []
-        for group in groups:
-            widths, measured = list(group["widths"]), group["median"]
-            kept = [v for s, v in group["values"].items() if int(s) not in group["failed"]]
-            x = math.log10(group["weights"])
-            central, low, high = probe_interval(fit, x, level)
-            complexity_only = anchor_a * prior.predict_relative_accuracy(widths, base, comp) / r_anchor
-            kind = ("base" if widths == base else "wider" if group["weights"] > base_weights
-                    else "narrower" if group["weights"] < smallest_probe else "between")
-            uniform = list(resolve_widths(base, widths[0] / base[0])) == widths
-            row = {"dataset": held, "widths": widths, "weights": group["weights"], "per_stage": not uniform,
-                   "measured": measured, "seeds": kept,
-                   "failed_seeds": group["failed"], "probe": central, "probe_interval": [low, high],
-                   "complexity_only": complexity_only, "no_loss": anchor_a, "kind": kind}
-            for name in ("probe", "complexity_only", "no_loss"):
-                errs[kind][name].append(abs(row[name] - measured) / reference)
-            if kind != "narrower":
-                inside += [low <= v <= high for v in kept]
-            rows.append(row)
-        # the issue's targets: the base, wider networks and the planned ones between the probe's
-        # widths; extrapolation below the probe's smallest width is reported apart
-        main = {name: [e for kind in ("base", "wider", "between") for e in errs[kind][name]] for name in errs["base"]}
-        per_dataset[held] = {name: float(np.mean(v)) if v else None for name, v in main.items()}
-        per_dataset[held].update(
-            by_kind={kind: {name: float(np.mean(v)) if v else None for name, v in e.items()} for kind, e in errs.items()},
-            plateau=fit["plateau"], knee=fit["knee"], beta=fit["beta"], reference=reference,
-            probe_train_seconds=round(sum(r["seconds"] for r in probe_runs), 1),
-            interval_coverage=float(np.mean(inside)) if inside else None,
-            n_targets=sum(len(errs[k]["probe"]) for k in ("base", "wider", "between")),
+        self.calibration = [r for r in read_json(records, "calibration records") if r.get("multiplier") is not None]
+        if not self.calibration:
+            raise ValueError(f"{records}: no calibration records.")
+        provenance = load_degradation(prior).provenance or {}
+        names = sorted({r["dataset"] for r in self.calibration})
+        self.held_out = list(datasets or names)
+        unknown = sorted(set(self.held_out) - set(names))
+        if unknown:
+            raise ValueError(f"datasets {unknown} are not in {records} (have {names}).")
+        self.floors, self.confidences = [float(f) for f in floors], list(confidences)
+        self.probe_design = {"multipliers": [float(m) for m in probe_multipliers], "seeds": [int(s) for s in probe_seeds],
+                             "base_seeds": [int(s) for s in base_seeds]}
+        super().__init__(
+            datasets={n: str(Path(data_root) / n) for n in self.held_out}, output_dir=output_dir,
+            arch=self.calibration[0]["arch"], widths=provenance["base_widths"], multipliers=[1.0, 0.5], seeds=seeds,
+            recipe=provenance["recipe"], device=device, spatial_dims=2, out_channels=2, fit_measures={},
+            complexity={"measures": ["jpeg", "foreground"]}, bootstrap=0, workers=workers, progress=progress,
         )
-    overall = {name: float(np.mean([d[name] for d in per_dataset.values() if d[name] is not None]))
-               for name in ("probe", "complexity_only", "no_loss")}
-    return {"per_dataset": per_dataset, "overall_mae": overall, "rows": rows, "level": level,
-            "probe_widths": sorted(list(w) for w in probe_widths), "probe_seeds": list(probe_seeds)}
+        self.trivial = {n: probe_mod.label_trivial_f1(self.data[n]["test"]) for n in self.held_out}
+        self.probes = {n: self._probe(n) for n in self.held_out}
+        self.plans = [plan for n in self.held_out for plan in self._plans(n)]
+
+    def _mine(self, name: str) -> list[dict]:
+        return [r for r in self.calibration if r["dataset"] == name]
+
+    def _probe(self, name: str) -> dict:
+        """The probe of ``name`` from its calibration runs, with the other datasets' seed noise as prior."""
+        from monai_ccnet.planning import probe as stats
+        from monai_ccnet.planning.forms import curve_points, robust_curves
+
+        others = [r for r in self.calibration if r["dataset"] != name]
+        curves = robust_curves(others)
+        prior_sd, prior_dof = stats.calibration_seed_noise(curve_points(curves, {n: 0.0 for n in curves}))
+        design = self.probe_design
+        runs = [r for r in self._mine(name) if any(math.isclose(r["multiplier"], m) for m in design["multipliers"])
+                and r["seed"] in (design["base_seeds"] if math.isclose(r["multiplier"], 1.0) else design["seeds"])]
+        curve = stats.measured_curve(runs, self.trivial[name], prior_noise=prior_sd)
+        return {"curve": curve, "runs": runs, "prior_seed_sd": prior_sd, "prior_seed_dof": prior_dof,
+                "reason": stats.unreliable_reason(curve), "train_seconds": round(sum(r["seconds"] for r in runs), 1)}
+
+    def _plans(self, name: str) -> list[dict]:
+        from monai_ccnet.planning import plan_compression
+
+        probe = self.probes[name]
+        mine = self._mine(name)
+        complexity = _stage_complexity(mine[0])
+        in_channels = detect_in_channels(self.data[name]["train"])
+        counts = dict(spatial_dims=self.spatial_dims, in_channels=in_channels, out_channels=self.out_channels)
+        full = float(np.median([r["f1"] for r in mine if list(r["widths"]) == self.widths]))
+        model = probe_mod.probe_model(probe["curve"], self.arch, "f1", probe["curve"]["full_accuracy"],
+                                      {"source": "monai_ccnet probe (held-out check)", "dataset": name})
+        plans = []
+        for floor in self.floors:
+            for confidence in self.confidences:
+                for layerwise in (False, True):
+                    row = {"dataset": name, "floor": floor, "confidence": confidence, "layerwise": layerwise,
+                           "full_accuracy": full}
+                    if probe["reason"]:
+                        plans.append({**row, "refused": f"probe unreliable: {probe['reason']}"})
+                        continue
+                    try:
+                        plan = plan_compression(self.arch, complexity, model, widths=self.widths, layerwise=layerwise,
+                                                min_relative_accuracy=floor, confidence=confidence, **counts)
+                    except ValueError as err:
+                        plans.append({**row, "refused": str(err)})
+                        continue
+                    plans.append({**row, "widths": plan.widths, "weights": plan.weights,
+                                  "predicted": plan.predicted_relative_accuracy, "interval": plan.predicted_interval,
+                                  "lower_bound": plan.constraint.get("lower_bound")})
+        return plans
+
+    def fit(self, records: list[dict]) -> dict:
+        return summarize_probe_plans(self, records)
+
+
+def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -> dict:
+    """Floors met (per seed and by the seed median), weights against the oracle, prediction errors
+    and interval coverage of a :class:`ProbePlanCheck`; writes ``probe_plans.json`` / ``.png``."""
+    achieved: dict[tuple, dict] = {}
+    for r in [*check.calibration, *records]:  # every network of each dataset ever trained: the oracle's pool
+        achieved.setdefault((r["dataset"], tuple(r["widths"])), {"weights": r["weights"], "seeds": {}})["seeds"][int(r["seed"])] = float(r["f1"])
+    rows = []
+    for plan in check.plans:
+        row = dict(plan)
+        full = plan["full_accuracy"]
+        # the oracle: the smallest network in the records whose seed median meets the floor
+        meeting = [v["weights"] for (d, _), v in achieved.items()
+                   if d == plan["dataset"] and np.median(list(v["seeds"].values())) / full >= plan["floor"]]
+        row["oracle_weights"] = min(meeting) if meeting else None
+        if "widths" in plan:
+            seeds = achieved.get((plan["dataset"], tuple(plan["widths"])), {"seeds": {}})["seeds"]
+            rel = {s: v / full for s, v in sorted(seeds.items()) if s in check.seeds}
+            row["achieved_seeds"] = rel
+            if rel:
+                row["achieved"] = float(np.median(list(rel.values())))
+                row["error"] = row["achieved"] - plan["predicted"]
+                row["met_seeds"] = {s: bool(v >= plan["floor"]) for s, v in rel.items()}
+                row["met_median"] = bool(row["achieved"] >= plan["floor"])
+                row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel.values()]
+                row["weights_vs_oracle"] = plan["weights"] / row["oracle_weights"] if row["oracle_weights"] else None
+        rows.append(row)
+
+    def summary(selected: list[dict]) -> dict:
+        done = [r for r in selected if r.get("achieved") is not None]
+        seeds = [m for r in done for m in r["met_seeds"].values()]
+        ratios = [r["weights_vs_oracle"] for r in done if r.get("weights_vs_oracle")]
+        return {
+            "plans": len(selected), "refused": sum("refused" in r for r in selected), "trained": len(done),
+            "met_by_median": f"{sum(r['met_median'] for r in done)}/{len(done)}",
+            "met_by_median_fraction": float(np.mean([r["met_median"] for r in done])) if done else None,
+            "met_single_seeds": f"{sum(seeds)}/{len(seeds)}",
+            "met_single_seeds_fraction": float(np.mean(seeds)) if seeds else None,
+            "median_abs_error": float(np.median([abs(r["error"]) for r in done])) if done else None,
+            "interval_coverage": float(np.mean([v for r in done for v in r["inside_interval"]])) if done else None,
+            "weights_vs_oracle_median": float(np.median(ratios)) if ratios else None,
+            "weights_vs_oracle_max": float(np.max(ratios)) if ratios else None,
+        }
+
+    result = {
+        "design": {**check.probe_design, "seeds_trained": check.seeds, "floors": check.floors,
+                   "confidences": check.confidences, "recipe": check.recipe, "base_widths": check.widths},
+        "probes": {n: {"curve": p["curve"], "prior_seed_sd": p["prior_seed_sd"], "prior_seed_dof": p["prior_seed_dof"],
+                       "reason": p["reason"], "train_seconds": p["train_seconds"], "trivial_f1": check.trivial[n]}
+                   for n, p in check.probes.items()},
+        "plans": rows,
+        "summary": {
+            "with_confidence": summary([r for r in rows if r["confidence"] is not None]),
+            "without_confidence": summary([r for r in rows if r["confidence"] is None]),
+        },
+    }
+    out = check.output_dir
+    atomic_write_json(out / "probe_plans.json", result)
+    png = plot_probe_plans(rows, out / "probe_plans.png")
+    for name, s in result["summary"].items():
+        print(f"{name}: floors met by the seed median {s['met_by_median']}, single seeds {s['met_single_seeds']}, "
+              f"refused {s['refused']}, median |error| {s['median_abs_error']}, weights/oracle {s['weights_vs_oracle_median']}")
+    return {"files": {"results": str(out / "probe_plans.json"), "plot": str(png) if png else None},
+            "summary": result["summary"]}
+
+
+def plot_probe_plans(rows: Sequence[Mapping], path) -> Path | None:
+    """Achieved relative F1 (each seed, and the median) of every trained plan against its floor."""
+    from monai.utils import optional_import
+
+    if not optional_import("matplotlib")[1]:
+        return None
+    from matplotlib.figure import Figure
+
+    done = [r for r in rows if r.get("achieved") is not None]
+    if not done:
+        return None
+    fig = Figure(figsize=(max(6, 0.35 * len(done)), 4))
+    ax = fig.subplots()
+    for i, r in enumerate(done):
+        colour = "C0" if r["confidence"] is None else "C1"
+        ax.plot([i] * len(r["achieved_seeds"]), list(r["achieved_seeds"].values()), ".", color=colour, alpha=0.6)
+        ax.plot([i], [r["achieved"]], "o" if not r["layerwise"] else "s", color=colour)
+        ax.plot([i - 0.4, i + 0.4], [r["floor"]] * 2, "k-", linewidth=1)
+        ax.plot([i], [r["predicted"]], "x", color="0.3")
+    ax.set_xticks(range(len(done)))
+    ax.set_xticklabels([f"{r['dataset'][:6]} {r['floor']:g}{' c' if r['confidence'] else ''}{' ps' if r['layerwise'] else ''}"
+                        for r in done], rotation=90, fontsize=6)
+    ax.set_ylabel("achieved F1 / full network's (seed median)")
+    ax.set_title("probe plans, held out: floors (lines), seeds (dots), median (o uniform, s per stage), predicted (x);\n"
+                 "blue: central prediction, orange: confidence 0.9", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -118,7 +118,7 @@ def compress_markdown(report: Mapping) -> str:
         lines.append(f"Full network's {name}: {_fmt(reference['accuracy'])} ({reference['source']}).")
     if report.get("cannot_judge"):
         lines.append(report["cannot_judge"])
-    for key in ("caveat", "calibration_mismatch"):
+    for key in ("caveat", "calibration_mismatch", "extrapolation"):
         if report.get(key):
             lines.append(f"**Caution**: {report[key]}")
     lines += [
