@@ -82,3 +82,7 @@ def test_probe_plan_check_plans_from_each_probe_and_judges_every_seed(calibratio
         if plan["oracle_weights"]:
             assert plan["weights_vs_oracle"] == pytest.approx(plan["weights"] / plan["oracle_weights"])
     assert set(result["summary"]) == {"with_confidence", "without_confidence"}
+    # every candidate probe design is scored on the same targets
+    candidates = result["candidates"]["overall"]
+    assert set(candidates) == set(result["candidates"]["description"]) and len(candidates) == 4
+    assert all(c["full_network_mae"] >= 0 for c in candidates.values())

@@ -404,6 +404,7 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
         }
 
     result = {
+        "candidates": candidate_comparison(check, rows),
         "design": {**check.probe_design, "seeds_trained": check.seeds, "floors": check.floors,
                    "confidences": check.confidences, "recipe": check.recipe, "base_widths": check.widths},
         "probes": {n: {"curve": p["curve"], "prior_seed_sd": p["prior_seed_sd"], "prior_seed_dof": p["prior_seed_dof"],
@@ -423,6 +424,78 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
               f"refused {s['refused']}, median |error| {s['median_abs_error']}, weights/oracle {s['weights_vs_oracle_median']}")
     return {"files": {"results": str(out / "probe_plans.json"), "plot": str(png) if png else None},
             "summary": result["summary"]}
+
+
+#: probe designs compared on the same held-out targets (issue 16): the shipped one, the earlier
+#: hinge, and two without the full network's run
+CANDIDATES = {
+    "measured 16+4+2 (shipped)": "the full network (seed 0) and stage-0 widths 4, 2 (seeds 0, 1), interpolated",
+    "hinge 8+4+2 (earlier probe)": "stage-0 widths 8, 4, 2 (seeds 0, 1), Eq. P1 hinge with the held-out calibration's knee/fall prior",
+    "measured 8+4+2": "stage-0 widths 8, 4, 2 (seeds 0, 1), interpolated, flat above width 8",
+    "no loss from width 8": "the width-8 networks' mean F1 for every wider network; relative 1 for every plan",
+}
+
+
+def candidate_comparison(check: "ProbePlanCheck", rows: Sequence[Mapping]) -> dict:
+    """Every candidate probe design's error on the same held-out targets: the full network's F1
+    (target: the median of its seeds the shipped probe did not train, 1 and 2) and each trained
+    plan's relative F1 (target: its seeds' median over the full network's 3-seed median). Errors
+    in units of the full network's F1. The hinge's prior is fitted without the held-out dataset."""
+    from monai_ccnet.planning import fit_degradation
+    from monai_ccnet.planning import probe as stats
+    from monai_ccnet.planning.forms import fit_probe_curve, probe_accuracy, robust_curves
+
+    errors = {name: {"full_network": [], "plans": []} for name in CANDIDATES}
+    per_dataset = {}
+    for name in check.held_out:
+        mine = check._mine(name)
+        base = [r for r in mine if list(r["widths"]) == check.widths]
+        full = float(np.median([r["f1"] for r in base]))
+        target_full = float(np.median([r["f1"] for r in base if r["seed"] != 0]))
+        x_full = math.log10(base[0]["weights"])
+        small = [r for r in mine if any(math.isclose(r["multiplier"], m) for m in (0.5, 0.25, 0.125)) and r["seed"] in (0, 1)]
+        curve8 = stats.measured_curve(small, check.trivial[name])
+        others = [r for r in check.calibration if r["dataset"] != name]
+        prior = fit_degradation(others, form="saturating", arch=check.arch, bootstrap=0, interval_bootstrap=200)
+        kept = robust_curves(small)[name]["widths"]
+        xs = [math.log10(row["weights"]) for row in kept for s in row["values"] if int(s) not in row["failed"]]
+        ys = [v for row in kept for s, v in row["values"].items() if int(s) not in row["failed"]]
+        hinge = fit_probe_curve(xs, ys, stats.hinge_prior(prior, float(mine[0]["complexity"]["jpeg"][0])))
+        width8 = float(np.mean([r["f1"] for r in small if math.isclose(r["multiplier"], 0.5)]))
+        shipped = check.probes[name]["curve"]
+
+        def relative(candidate: str, x: float) -> float:
+            if candidate.startswith("measured 16"):
+                return stats.curve_prediction(shipped, x)["central"]
+            if candidate.startswith("hinge"):
+                return float(probe_accuracy(hinge, x) / probe_accuracy(hinge, x_full))
+            if candidate.startswith("measured 8"):
+                return stats.curve_prediction(curve8, x, x_full, extrapolate=True)["central"]
+            return 1.0
+
+        predicted_full = {
+            "measured 16+4+2 (shipped)": shipped["full_accuracy"], "hinge 8+4+2 (earlier probe)": float(hinge["plateau"]),
+            "measured 8+4+2": curve8["full_accuracy"], "no loss from width 8": width8,
+        }
+        mine_rows = {}
+        for candidate in CANDIDATES:
+            e_full = abs(predicted_full[candidate] - target_full) / full
+            e_plans = [abs(relative(candidate, math.log10(r["weights"])) - r["achieved"]) for r in rows
+                       if r["dataset"] == name and r.get("achieved") is not None]
+            errors[candidate]["full_network"].append(e_full)
+            errors[candidate]["plans"] += e_plans
+            mine_rows[candidate] = {"full_network": e_full, "plans_mae": float(np.mean(e_plans)) if e_plans else None}
+        per_dataset[name] = mine_rows
+    return {
+        "description": CANDIDATES,
+        "per_dataset": per_dataset,
+        "overall": {c: {"full_network_mae": float(np.mean(e["full_network"])),
+                        "plans_mae": float(np.mean(e["plans"])) if e["plans"] else None,
+                        "plans_median_error": float(np.median(e["plans"])) if e["plans"] else None}
+                    for c, e in errors.items()},
+        "targets": "full network: median F1 of its seeds 1 and 2 (seed 0 is the shipped probe's run); plans: every "
+                   "trained plan's seed median; errors over the full network's 3-seed median F1",
+    }
 
 
 def plot_probe_plans(rows: Sequence[Mapping], path) -> Path | None:
