@@ -211,7 +211,7 @@ def check_item(item: Mapping[str, Any], spatial_dims: int | None = None, setting
         if dims != int(spatial_dims):
             raise ComplexityInputError(
                 f"{item['image']}: a {dims}-D image of size {shape}, but the network is {spatial_dims}-D "
-                f"(spatial_dims={spatial_dims}); use {dims}-D data or set spatial_dims={dims}."
+                f"(spatial_dims={spatial_dims}); use {spatial_dims}-D data or set spatial_dims={dims}."
             )
 
 

@@ -19,6 +19,7 @@ from .common import (
     measure_complexity,
     model_widths,
     save_metrics,
+    summarize_file_errors,
 )
 from .compress import CompressWorkflow
 from .export import export_network, measure_latency
@@ -54,6 +55,7 @@ __all__ = [
     "measure_complexity",
     "model_widths",
     "save_metrics",
+    "summarize_file_errors",
     "CompressWorkflow",
     "export_network",
     "measure_latency",

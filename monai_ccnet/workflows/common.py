@@ -17,6 +17,7 @@ from monai_ccnet.utils import as_bool, atomic_write_json
 
 __all__ = [
     "bundle_data",
+    "summarize_file_errors",
     "measure_complexity",
     "build_model",
     "shard_context",
@@ -54,12 +55,15 @@ def bundle_data(
 
     ``dataset_dir`` (common layout, ``split.json`` with ``train`` and ``test``) or ``datalist``
     (MONAI JSON with ``train_key`` and ``test_key`` lists); with neither, the built-in synthetic
-    dataset ``target`` is written to ``synthetic_dir`` (settings from ``synthetic``) and used.
+    dataset ``target`` is written to ``synthetic_dir`` (settings from ``synthetic``) and used: 2-D
+    PNGs, or NIfTI volumes when ``spatial_dims`` is 3.
 
     With ``check_files`` every train and test file is read once and checked (readable, label
     size = image size, binary label, no NaN/Inf, 1/3/4 channels, ``spatial_dims`` spatial
     dimensions when given; :func:`monai_ccnet.complexity.check_items`), so a bad file stops the
-    run here, with every bad file listed, not in the middle of training.
+    run here, with every bad file named, not in the middle of training. Files with the same
+    problem are summarised in one line (how many, the first few, what is wrong and the fix:
+    :func:`summarize_file_errors`).
 
     Raises:
         FileNotFoundError / ValueError: naming the missing folder, file or split, or the bad
@@ -74,9 +78,11 @@ def bundle_data(
         if not synthetic_dir:
             raise ValueError("no dataset_dir or datalist given and no synthetic_dir to write built-in data to.")
         settings = {k: v for k, v in dict(synthetic or {}).items() if k != "kinds"}
-        dataset_dir = str(make_synthetic_dataset(synthetic_dir, target, **settings))
-        name = f"synthetic-{target}"
-        logger.info(f"no dataset_dir/datalist given: using the built-in synthetic dataset {target!r} ({dataset_dir})")
+        dims = 3 if spatial_dims is not None and int(spatial_dims) == 3 else 2
+        dataset_dir = str(make_synthetic_dataset(synthetic_dir, target, spatial_dims=dims, **settings))
+        name = f"synthetic-{target}" + ("-3d" if dims == 3 else "")
+        logger.info(f"no dataset_dir/datalist given: using the built-in synthetic dataset {target!r} "
+                    f"({'3-D NIfTI volumes' if dims == 3 else '2-D PNGs'}, {dataset_dir})")
     elif dataset_dir and not Path(dataset_dir).expanduser().is_dir():
         raise FileNotFoundError(f"dataset_dir not found: {Path(dataset_dir).expanduser().resolve()}")
     source = dataset_dir or datalist
@@ -100,12 +106,70 @@ def bundle_data(
 
         errors = check_items(train + test, spatial_dims=spatial_dims)
         if errors:
-            listing = "\n  ".join(e["error"] for e in errors[:20]) + ("\n  ..." if len(errors) > 20 else "")
-            raise ValueError(
-                f"{source}: {len(errors)} bad file(s) in the train/test splits; fix them or leave them out of the "
-                f"split before training:\n  {listing}"
-            )
+            raise ValueError(_bad_files_error(str(source), errors, dataset_dir or os.path.dirname(str(datalist))))
     return {"name": name or Path(str(source)).stem, "dataset_dir": dataset_dir, "train": train, "test": test}
+
+
+def _group_file_errors(errors: Sequence[Mapping], root: str | os.PathLike | None) -> list[tuple[list[str], str, bool]]:
+    """``[(files, message, numbers_differ)]``: errors whose messages differ only in the file and in
+    numbers (sizes, counts) grouped, in order of first appearance; files relative to ``root``."""
+    import re
+
+    def name(path: str) -> str:
+        if root:
+            relative = os.path.relpath(path, root)
+            if not relative.startswith(".."):
+                return relative
+        return path
+
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for error in errors:
+        message, path = str(error["error"]), str(error.get("image"))
+        for candidate in (error.get("image"), error.get("label")):
+            if candidate and message.startswith(f"{candidate}: "):
+                path, message = str(candidate), message[len(str(candidate)) + 2:]
+                break
+        groups.setdefault(re.sub(r"\d+", "#", message), []).append((name(path), message))
+    return [([f for f, _ in members], members[0][1], any(m != members[0][1] for _, m in members))
+            for members in groups.values()]
+
+
+def _files_text(files: Sequence[str], shown: int) -> str:
+    more = f", ... and {len(files) - shown} more" if len(files) > shown else ""
+    return ", ".join(files[:shown]) + more
+
+
+def summarize_file_errors(errors: Sequence[Mapping], root: str | os.PathLike | None = None, shown: int = 3) -> list[str]:
+    """:func:`~monai_ccnet.complexity.check_items`'s errors as lines, one per problem: files whose
+    messages differ only in the file and in numbers (sizes, counts) share a line, ``"<n> files
+    (<first> files, ... and <k> more): <the first one's message>"`` (the message carries the fix,
+    e.g. "use 3-D data or set spatial_dims=2"); a problem of one file keeps ``"<file>: <message>"``.
+    Files are named relative to ``root`` when they lie under it."""
+    lines = []
+    for files, message, differ in _group_file_errors(errors, root):
+        if len(files) == 1:
+            lines.append(f"{files[0]}: {message}")
+        else:
+            note = " (the numbers differ between files: these are the first's)" if differ else ""
+            lines.append(f"{len(files)} files ({_files_text(files, shown)}): {message}{note}")
+    return lines
+
+
+def _bad_files_error(source: str, errors: Sequence[Mapping], root: str | os.PathLike | None) -> str:
+    """The message of :func:`bundle_data`'s file check: one line when every bad file has the same
+    problem, else a header and one line per problem (:func:`summarize_file_errors`)."""
+    head = f"{source}: {len(errors)} bad file(s) in the train/test splits"
+    fix = "fix them or leave them out of the split before training"
+    groups = _group_file_errors(errors, root)
+    if len(groups) == 1 and len(errors) > 1:
+        files, message, differ = groups[0]
+        note = " (the numbers differ between files: these are the first's)" if differ else ""
+        return f"{head}, all with one problem ({_files_text(files, 3)}): {message.rstrip('.')}{note}. {fix.capitalize()}."
+    lines = summarize_file_errors(errors, root)
+    if len(lines) == 1:
+        return f"{head}: {lines[0].rstrip('.')}. {fix.capitalize()}."
+    listing = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more problems" if len(lines) > 20 else "")
+    return f"{head}; {fix}:\n  {listing}"
 
 
 def _file_identity(path: Any) -> dict | None:
