@@ -237,6 +237,15 @@ def _constraint_text(c: dict) -> str:
     return f"predicted accuracy >= {c['value']:.4g} x the full network's{sure}"
 
 
+def _extrapolation_text(out: dict | None) -> str:
+    if not out:
+        return "no"
+    parts = [f"stage(s) {out['narrow_stages']} < 2 channels"] if out.get("narrow_stages") else []
+    if out.get("decades_below_measured"):
+        parts.append(f"{out['decades_below_measured']:.2f} decades below measured")
+    return "; ".join(parts)
+
+
 def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: DegradationModel, model_name: str, chosen_layerwise: bool) -> str:
     """The readable report: the uniform and the per-stage plan side by side."""
     base = uniform.base_widths
@@ -263,6 +272,8 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
     if uniform.predicted_accuracy is not None:
         rows.append(("predicted accuracy", lambda p: f"{p.predicted_accuracy:.4f}"))
     rows.append(("constraint met", lambda p: "yes" if p.satisfied else "NO"))
+    if uniform.extrapolation or per_stage.extrapolation:
+        rows.append(("extrapolates", lambda p: _extrapolation_text(p.extrapolation)))
     heads = ("uniform" + (" *" if not chosen_layerwise else ""), "per-stage" + (" *" if chosen_layerwise else ""))
     cells = [(name, f(uniform), f(per_stage)) for name, f in rows]
     w0 = max(len(c[0]) for c in cells)

@@ -361,7 +361,7 @@ def plan_compression(
             if not layerwise:
                 constraint["log10_weights_eq16"] = equations.log10_weights_for_floor(math.log10(theta), drop, max(slopes))
         else:
-            # no closed form (the saturating form, or a floor on the interval's low end): the
+            # no closed form (the saturating and measured forms, or a floor met with confidence): the
             # smallest network of the same one-parameter family (uniform alpha, or Eq. 11's K)
             # whose score meets the floor
             t_min = min(s * math.log10(1.0 / b) for s, b in zip(slopes, base)) if layerwise else math.log10(1.0 / max(base))

@@ -26,6 +26,8 @@ from monai_ccnet.accounting import MB, disk_bytes, resolve_widths, total_weights
 from monai_ccnet.utils import atomic_write_json, read_json, save_figure
 
 from . import probe as probe_mod
+from monai_ccnet.planning.planner import MIN_STAGE_WIDTH
+
 from .calibrate import CalibrationSweep
 from .recipe import detect_in_channels
 
@@ -104,7 +106,8 @@ class PlanCheck(_PlanTraining):
         form: the degradation form to plan with (``"saturating"`` or ``"linear"``).
         seeds: training seeds of every planned network.
         constraints: see :data:`PLAN_CONSTRAINTS`.
-        confidence: plan floors at the interval's low end (None: the central prediction).
+        confidence: plan floors so one trained network meets them with this probability (None:
+            at the central prediction).
         datasets: restrict to these held-out datasets (default: all of the calibration's).
     """
 
@@ -365,15 +368,19 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
     and interval coverage of a :class:`ProbePlanCheck`; writes ``probe_plans.json`` / ``.png``."""
     achieved: dict[tuple, dict] = {}
     for r in [*check.calibration, *records]:  # every network of each dataset ever trained: the oracle's pool
-        achieved.setdefault((r["dataset"], tuple(r["widths"])), {"weights": r["weights"], "seeds": {}})["seeds"][int(r["seed"])] = float(r["f1"])
+        entry = achieved.setdefault((r["dataset"], tuple(r["widths"])), {"weights": r["weights"], "seeds": {}})
+        entry["seeds"][int(r["seed"])] = float(r["f1"])
     rows = []
     for plan in check.plans:
         row = dict(plan)
         full = plan["full_accuracy"]
         # the oracle: the smallest network in the records whose seed median meets the floor
-        meeting = [v["weights"] for (d, _), v in achieved.items()
+        meeting = [(v["weights"], min(w)) for (d, w), v in achieved.items()
                    if d == plan["dataset"] and np.median(list(v["seeds"].values())) / full >= plan["floor"]]
-        row["oracle_weights"] = min(meeting) if meeting else None
+        row["oracle_weights"] = min(m[0] for m in meeting) if meeting else None
+        # the same among the networks the planner may plan (no stage under 2 channels)
+        allowed = [m[0] for m in meeting if m[1] >= MIN_STAGE_WIDTH]
+        row["oracle_allowed_weights"] = min(allowed) if allowed else None
         if "widths" in plan:
             seeds = achieved.get((plan["dataset"], tuple(plan["widths"])), {"seeds": {}})["seeds"]
             rel = {s: v / full for s, v in sorted(seeds.items()) if s in check.seeds}
@@ -385,12 +392,15 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
                 row["met_median"] = bool(row["achieved"] >= plan["floor"])
                 row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel.values()]
                 row["weights_vs_oracle"] = plan["weights"] / row["oracle_weights"] if row["oracle_weights"] else None
+                row["weights_vs_allowed_oracle"] = (plan["weights"] / row["oracle_allowed_weights"]
+                                                    if row["oracle_allowed_weights"] else None)
         rows.append(row)
 
     def summary(selected: list[dict]) -> dict:
         done = [r for r in selected if r.get("achieved") is not None]
         seeds = [m for r in done for m in r["met_seeds"].values()]
         ratios = [r["weights_vs_oracle"] for r in done if r.get("weights_vs_oracle")]
+        allowed = [r["weights_vs_allowed_oracle"] for r in done if r.get("weights_vs_allowed_oracle")]
         return {
             "plans": len(selected), "refused": sum("refused" in r for r in selected), "trained": len(done),
             "met_by_median": f"{sum(r['met_median'] for r in done)}/{len(done)}",
@@ -401,6 +411,8 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
             "interval_coverage": float(np.mean([v for r in done for v in r["inside_interval"]])) if done else None,
             "weights_vs_oracle_median": float(np.median(ratios)) if ratios else None,
             "weights_vs_oracle_max": float(np.max(ratios)) if ratios else None,
+            "weights_vs_allowed_oracle_median": float(np.median(allowed)) if allowed else None,
+            "weights_vs_allowed_oracle_max": float(np.max(allowed)) if allowed else None,
         }
 
     result = {
@@ -418,6 +430,7 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
     }
     out = check.output_dir
     atomic_write_json(out / "probe_plans.json", result)
+    (out / "probe_plans.md").write_text(probe_plans_markdown(result))
     png = plot_probe_plans(rows, out / "probe_plans.png")
     for name, s in result["summary"].items():
         print(f"{name}: floors met by the seed median {s['met_by_median']}, single seeds {s['met_single_seeds']}, "
@@ -496,6 +509,44 @@ def candidate_comparison(check: "ProbePlanCheck", rows: Sequence[Mapping]) -> di
         "targets": "full network: median F1 of its seeds 1 and 2 (seed 0 is the shipped probe's run); plans: every "
                    "trained plan's seed median; errors over the full network's 3-seed median F1",
     }
+
+
+def probe_plans_markdown(result: Mapping) -> str:
+    """The probe-plans check as Markdown tables (docs/RESULTS.md §6 pastes them)."""
+    from .reports import markdown_table
+
+    def f(v, fmt="{:.3f}"):
+        return "-" if v is None else fmt.format(v)
+
+    plans = []
+    for r in result["plans"]:
+        if "refused" in r:
+            why = "seed noise" if "seed noise" in r["refused"] else r["refused"][:60]
+            plans.append([r["dataset"], f"{r['floor']:g}", f(r["confidence"], "{:g}"), "per-stage" if r["layerwise"] else "uniform",
+                          f"refused ({why})", "-", "-", "-", "-", "-", "-"])
+            continue
+        seeds = ", ".join(f"{v:.3f}" for v in r.get("achieved_seeds", {}).values())
+        met = f"{sum(r['met_seeds'].values())}/{len(r['met_seeds'])}" if r.get("met_seeds") else "-"
+        plans.append([r["dataset"], f"{r['floor']:g}", f(r["confidence"], "{:g}"), "per-stage" if r["layerwise"] else "uniform",
+                      "-".join(map(str, r["widths"])), f"{r['weights']:,}", f(r["predicted"]) + (
+                          f" (>= {r['lower_bound']:.3f})" if r.get("lower_bound") is not None else ""),
+                      f(r.get("achieved")) + (f" ({seeds})" if seeds else ""), met,
+                      "yes" if r.get("met_median") else "no" if "met_median" in r else "-",
+                      f(r.get("weights_vs_oracle"), "{:.2f}") + " / " + f(r.get("weights_vs_allowed_oracle"), "{:.2f}")])
+    lines = [markdown_table(["dataset", "floor", "confidence", "stages", "widths", "weights", "predicted (bound)",
+                             "achieved median (seeds)", "seeds met", "median met", "weights / oracle (any / stages >= 2)"], plans), ""]
+    summ = [[name, s["plans"], s["refused"], s["trained"], s["met_by_median"], s["met_single_seeds"],
+             f(s["median_abs_error"]), f(s["interval_coverage"], "{:.2f}"),
+             f(s["weights_vs_oracle_median"], "{:.2f}") + " / " + f(s["weights_vs_allowed_oracle_median"], "{:.2f}"),
+             f(s["weights_vs_oracle_max"], "{:.2f}") + " / " + f(s["weights_vs_allowed_oracle_max"], "{:.2f}")]
+            for name, s in result["summary"].items()]
+    lines += [markdown_table(["plans", "n", "refused", "trained", "floor met (median)", "floor met (single seeds)",
+                              "median abs error", "90% interval coverage", "weights/oracle median (any / stages >= 2)",
+                              "max"], summ), ""]
+    cands = [[name, f(c["full_network_mae"]), f(c["plans_mae"]), f(c["plans_median_error"])]
+             for name, c in result["candidates"]["overall"].items()]
+    lines += [markdown_table(["probe design", "full network MAE", "plans MAE", "plans median error"], cands), ""]
+    return "\n".join(lines)
 
 
 def plot_probe_plans(rows: Sequence[Mapping], path) -> Path | None:
