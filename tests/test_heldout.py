@@ -86,3 +86,16 @@ def test_probe_plan_check_plans_from_each_probe_and_judges_every_seed(calibratio
     candidates = result["candidates"]["overall"]
     assert set(candidates) == set(result["candidates"]["description"]) and len(candidates) == 4
     assert all(c["full_network_mae"] >= 0 for c in candidates.values())
+
+
+def test_identical_plans_count_once_in_the_summaries():
+    """Uniform and per-stage planning that chose the same network for the same constraint trained
+    one network: one outcome, not two (the plan check counted chase_db1's 1-1-2-4-8 twice)."""
+    from monai_ccnet.workflows.heldout import _distinct_plans
+
+    same = {"dataset": "chase_db1", "constraint": "floor 0.90", "widths": [1, 1, 2, 4, 8], "floor_met": False}
+    rows = [{**same, "layerwise": False}, {**same, "layerwise": True},
+            {**same, "constraint": "floor 0.95", "layerwise": False},  # another floor: another outcome
+            {"dataset": "chase_db1", "constraint": "floor 0.90", "refused": "no plan", "layerwise": False}]
+    assert [(r["constraint"], r.get("layerwise")) for r in _distinct_plans(rows)] == [
+        ("floor 0.90", False), ("floor 0.95", False), ("floor 0.90", False)]

@@ -201,9 +201,10 @@ class PlanCheck(_PlanTraining):
                 if plan["interval"] and rel:
                     row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel]
             rows.append(row)
-        errors = [abs(r["error"]) for r in rows if r.get("error") is not None]
-        floors = [r["floor_met"] for r in rows if "floor_met" in r]
-        inside = [v for r in rows for v in r.get("inside_interval", [])]
+        distinct = _distinct_plans(rows)  # a plan that two settings both chose counts once
+        errors = [abs(r["error"]) for r in distinct if r.get("error") is not None]
+        floors = [r["floor_met"] for r in distinct if "floor_met" in r]
+        inside = [v for r in distinct for v in r.get("inside_interval", [])]
         summary = {
             "form": self.form, "confidence": self.confidence, "seeds": self.seeds, "plans": rows,
             "mae": float(np.mean(errors)) if errors else None,
@@ -217,6 +218,20 @@ class PlanCheck(_PlanTraining):
               f"{summary['interval_coverage']}; {self.output_dir / 'plans.json'}")
         return {"files": {"plans": str(self.output_dir / "plans.json"), "plot": str(png) if png else None},
                 "summary": {k: v for k, v in summary.items() if k != "plans"}}
+
+
+def _distinct_plans(rows: Sequence[Mapping]) -> list[Mapping]:
+    """One row per (dataset, constraint, widths): when uniform and per-stage planning (or two
+    settings) chose the same network for the same constraint, it is one trained network and one
+    outcome, so it counts once in the summaries."""
+    seen, out = set(), []
+    for row in rows:
+        key = (row["dataset"], row.get("constraint", row.get("floor")), tuple(row.get("widths") or ()), "refused" in row)
+        if "widths" in row and key in seen:
+            continue
+        seen.add(key)
+        out.append(row)
+    return out
 
 
 def plot_plan_check(rows: Sequence[Mapping], path) -> Path | None:
@@ -397,7 +412,7 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
         rows.append(row)
 
     def summary(selected: list[dict]) -> dict:
-        done = [r for r in selected if r.get("achieved") is not None]
+        done = [r for r in _distinct_plans(selected) if r.get("achieved") is not None]
         seeds = [m for r in done for m in r["met_seeds"].values()]
         ratios = [r["weights_vs_oracle"] for r in done if r.get("weights_vs_oracle")]
         allowed = [r["weights_vs_allowed_oracle"] for r in done if r.get("weights_vs_allowed_oracle")]
