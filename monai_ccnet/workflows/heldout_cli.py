@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", nargs="+", default=None, help="only these held-out datasets")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds; default 0 1 (plans), 0 1 2 (probe-plans)")
     parser.add_argument("--workers", type=int, default=2, help="one-thread training processes; default 2")
+    parser.add_argument("--no-train", action="store_true",
+                        help="probe-plans: train nothing, summarise the runs already in <output>/runs (an interrupted check)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
 
         check = ProbePlanCheck(args.records, args.data_root, str(out), prior=args.prior, seeds=args.seeds or [0, 1, 2],
                                datasets=args.datasets, workers=args.workers)
+        if args.no_train:
+            done = [check._finished(r["key"]) for r in check.runs() if check._run_file(r["key"]).is_file()]
+            print(f"{len(done)} of {len(check.runs())} runs trained; summarising those")
+            summary = check.fit(done)
+            print(summary["summary"])
+            return 0
     summary = check.run()
     print(summary.get("summary", summary))
     return 0
