@@ -69,6 +69,15 @@ def _no_test(dataset):
     return {"dataset_dir": str(dataset)}, "held-out test split"
 
 
+def _network_def(dataset, **block):
+    """A user's bundle config whose network_def is ``block`` (over a small MONAI UNet)."""
+    path = dataset.parent / "train.json"
+    unet = {"_target_": "UNet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [8, 16, 32],
+            "strides": [2, 2], "num_res_units": 1}
+    path.write_text(json.dumps({"network_def": {**unet, **block}}))
+    return {"network_def_file": str(path)}
+
+
 CASES = {
     "missing dataset_dir": lambda d: ({"dataset_dir": "/no/such/dataset"}, "dataset_dir not found"),
     "image/label size mismatch": _size_mismatch,
@@ -79,10 +88,17 @@ CASES = {
     "unknown arch": lambda d: ({"arch": "resnet"}, "unknown architecture 'resnet'"),
     "unknown preset": lambda d: ({"degradation": "unet-f2-paper"}, "neither a file nor a preset"),
     "infeasible budget": lambda d: ({"disk_budget_mb": 0.00001, "disk_budget_counts": "weights"}, "raise the budget to at least"),
-    "files cannot fit": lambda d: ({"disk_budget_mb": 0.001}, "cannot hold the exported files"),
+    # 0.002 MB holds the smallest network's weights (stages >= 2 channels: 450), not its files
+    "files cannot fit": lambda d: ({"disk_budget_mb": 0.002}, "cannot hold the exported files"),
     "floor 1.5": lambda d: ({"constraint": "accuracy", "min_relative_accuracy": 1.5}, "must be in (0, 1)"),
     "unknown constraint": lambda d: ({"constraint": "speed"}, "constraint must be one of"),
     "full_accuracy 93": lambda d: ({"full_accuracy": 93}, "full_accuracy must be"),
+    "2-D files for a 3-D network": lambda d: ({"dataset_dir": str(d), "spatial_dims": 3},
+                                             "4 bad file(s) in the train/test splits, all with one problem"),
+    "network_def unregistered": lambda d: (_network_def(d, _target_="VNet"), "registered: monai_ccnet.nets.ScalableUNet"),
+    "network_def constraint": lambda d: (_network_def(d, norm=["group", {"num_groups": 8}], channels=[12, 16, 32]),
+                                         "break a constraint: GroupNorm"),
+    "network_def does not instantiate": lambda d: (_network_def(d, strides=[2]), "network_def does not instantiate"),
 }
 
 

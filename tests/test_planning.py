@@ -279,3 +279,14 @@ def test_planning_runs_without_torch_and_monai():
 def test_plan_warns_when_the_model_belongs_to_another_architecture():
     with pytest.warns(UserWarning, match="calibrated for 'ucunet'; planning 'unet'"):
         plan_compression("unet", PAPER_J, load_degradation("ucunet-f1-paper"), min_relative_accuracy=0.95)
+
+
+def test_pareto_table_of_a_small_network_skips_per_stage_points_below_the_smallest_plan():
+    # uniform rows go down to 1/64 of 4-8-16; the per-stage planner keeps stages >= 2 channels, so the
+    # smallest budgets have no per-stage plan (compress's report.png crashed on them)
+    from monai_ccnet.planning import pareto_table
+
+    rows = pareto_table("unet", [0.3, 0.2, 0.1], load_degradation("unet-f1-cpu"), widths=[4, 8, 16])
+    uniform = [r for r in rows if r["kind"] == "uniform"]
+    layerwise = [r for r in rows if r["kind"] == "layerwise"]
+    assert len(uniform) == 25 and 0 < len(layerwise) < 25 and all(min(r["widths"]) >= 2 for r in layerwise)

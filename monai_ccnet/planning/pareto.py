@@ -62,8 +62,11 @@ def pareto_table(
         uniform = row("uniform", float(m), resolve_widths(base, m))
         rows.append(uniform)
         if layerwise:
-            plan = plan_compression(arch, complexity, model, disk_budget_mb=uniform["disk_mb"], bits_per_weight=bits_per_weight,
-                                    layerwise=True, widths=base, **counts)
+            try:
+                plan = plan_compression(arch, complexity, model, disk_budget_mb=uniform["disk_mb"],
+                                        bits_per_weight=bits_per_weight, layerwise=True, widths=base, **counts)
+            except ValueError:  # below the smallest network the planner may plan (stages >= 2 channels): no per-stage point
+                continue
             rows.append(row("layerwise", None, plan.widths))
     return rows
 
