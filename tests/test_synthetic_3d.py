@@ -69,3 +69,18 @@ def test_many_files_with_one_problem_are_one_line(tmp_path):
         "(the numbers differ between files: these are the first's)",
         "images/x.png: cannot read the file (broken).",
     ]
+
+
+def test_bundle_compress_in_3d_on_the_built_in_data(tmp_path):
+    """``monai.bundle run compress --spatial_dims 3`` with no dataset: built-in NIfTI volumes (it stopped
+    at 'a 2-D image ... but the network is 3-D' for every synthetic PNG before)."""
+    from tests.test_bundle import run_bundle
+
+    proc = run_bundle("compress", "compress", tmp_path, spatial_dims=3, synthetic__size=16, synthetic__num_images=5,
+                      recipe__patch_size="[16,16,16]", recipe__max_epochs=1, disk_budget_mb=0.01,
+                      disk_budget_counts="weights", export="[torchscript]", plot="False")
+    report = json.loads((tmp_path / "compress" / "report.json").read_text())
+    assert report["dataset"] == "synthetic-discs-3d" and report["satisfied"]
+    assert report["compressed"]["latency_input"] == [1, 1, 16, 16, 16] and 0 <= report["compressed"]["f1"] <= 1
+    assert (tmp_path / "cache" / "synthetic" / "discs-3d" / "images" / "discs_000.nii.gz").is_file()
+    assert "compress report:" in proc.stdout and "but the network is 3-D" not in proc.stdout

@@ -15,6 +15,18 @@
    measured sizes (the real file sizes) against it, and separately whether the prediction and
    the measurement meet the constraint. Export the compressed network (state dict, TorchScript,
    ONNX when installed) and the plan to ``models/``.
+
+**The user's own network** (``network_def_file``): a MONAI bundle config (or an extracted block) whose
+``network_def`` is one of the registered architectures (:mod:`monai_ccnet.nets.registry`: MONAI's
+UNet, BasicUNet, SegResNet, DynUNet, AttentionUnet, SwinUNETR, or ours) replaces ``arch`` and
+``widths``: the planner counts and rounds through the registry (exact weights of that network, widths
+that keep its constraints), the planned MONAI network is built, trained, evaluated and exported with
+the same recipe, and ``<output_dir>/network_def.json`` = ``{"network_def": {...the block, planned
+widths...}}`` is written, so that ::
+
+    python -m monai.bundle run training --config_file "['configs/train.json','<output_dir>/network_def.json']"
+
+trains the smaller network in the user's own bundle.
 """
 
 from __future__ import annotations
@@ -88,9 +100,19 @@ class CompressWorkflow:
         compare_full: also train and evaluate the full network.
         export: formats to write to ``models/`` besides the state dict (``"torchscript"``, ``"onnx"``); empty: none.
         plot: write ``report.png`` (Pareto curve with the plan, budget and achieved point; needs matplotlib).
+        network_def_file: compress the user's own network instead of ``arch`` / ``widths``: a bundle
+            config (JSON/YAML) with a ``network_def_key`` block, an extracted block or ``{"network_def":
+            {...}}`` (:func:`monai_ccnet.nets.network_def.read_network_def`). Its class must be registered;
+            its ``spatial_dims`` must equal ``spatial_dims`` (the data are checked and the synthetic data
+            made for that) and its ``out_channels`` 2 (the recipe's background/foreground softmax).
+            ``predictor: probe`` is not available for it (the probe trains our U-Net).
+        network_def_key: the config key of that block.
 
     Raises:
-        ConfigError: a bad configuration value, a budget no network meets, no test split.
+        ConfigError: a bad configuration value, a budget no network meets, no test split; with
+            ``network_def_file``: an unreadable file, an unregistered class (naming the registered
+            ones), widths that break a constraint (naming it), a block that does not instantiate or
+            refuses the recipe's patch size.
     """
 
     def __init__(
@@ -125,18 +147,36 @@ class CompressWorkflow:
         seed: int = 0,
         progress: bool = True,
         plot: bool = True,
+        network_def_file: str | os.PathLike | None = None,
+        network_def_key: str = "network_def",
     ):
         with config_errors():
             self.data = dict(data)
             if not self.data.get("test"):
                 raise ConfigError(f"dataset {self.data.get('name')!r} has no test split: compress evaluates on one.")
             self.output_dir = Path(output_dir)
-            self.arch = check_arch(arch)
-            self.widths = list(resolve_widths(widths))
+            self.netdef = None
+            if network_def_file:
+                from monai_ccnet.nets.network_def import read_network_def
+
+                self.netdef = read_network_def(network_def_file, key=network_def_key)
+                self.spec = self.netdef.spec
+                self.arch = self.spec.name
+                self.widths = list(self.spec.base_widths)
+                logger.info(f"compressing the network of {network_def_file} ({self.netdef.block['_target_']!r} = "
+                            f"{self.spec.architecture.target}, widths {self.widths}); arch and widths are not used")
+            else:
+                self.arch = check_arch(arch)
+                self.widths = list(resolve_widths(widths))
             self.model = load_degradation(degradation)
             self.degradation_source = str(degradation) if not isinstance(degradation, Mapping) else "<dict>"
             if predictor not in PREDICTORS:
                 raise ConfigError(f"predictor must be one of {PREDICTORS}, got {predictor!r}.")
+            if predictor == "probe" and self.netdef is not None:
+                raise ConfigError(
+                    "predictor probe trains our U-Net's small networks, not the network of network_def_file "
+                    f"({self.arch}); use predictor calibration with it (or run the probe on arch unet)."
+                )
             self.predictor = predictor
             confidence = _number(confidence, "confidence")
             if confidence is not None and not 0 < confidence < 1:
@@ -191,6 +231,8 @@ class CompressWorkflow:
             self.progress = as_bool(progress, "progress")
             self.plot = as_bool(plot, "plot")
             self.in_channels = detect_in_channels(self.data["train"])
+            if self.netdef is not None:
+                self._check_network_def()
             self._check_feasible()
 
     # ---------------------------------------------------------------------------------------
@@ -200,13 +242,64 @@ class CompressWorkflow:
         """``plan_compression`` for this configuration; the planner's warnings become log lines."""
         from monai_ccnet.planning import plan_compression
 
+        network = {"network": self.spec} if self.netdef is not None else {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             plan = plan_compression(
                 self.arch, complexity, model, widths=self.widths, spatial_dims=self.spatial_dims,
-                in_channels=self.in_channels, out_channels=self.out_channels, **{**self.constraint, **overrides},
+                in_channels=self.in_channels, out_channels=self.out_channels, **network, **{**self.constraint, **overrides},
             )
         return plan, [str(w.message) for w in caught]
+
+    def _check_network_def(self) -> None:
+        """The user's network fits this run: dimensions, output channels, image channels, and it
+        instantiates and takes the recipe's patch (one forward pass on the meta device)."""
+        import torch
+
+        from monai_ccnet.nets.registry import instantiate_on_meta
+
+        spec, source = self.spec, self.netdef.source
+        key = self.netdef.key
+        if spec.spatial_dims != self.spatial_dims:
+            raise ConfigError(
+                f"{source}: {key} is {spec.spatial_dims}-D (spatial_dims={spec.spatial_dims}) but this run's spatial_dims "
+                f"is {self.spatial_dims}: set spatial_dims {spec.spatial_dims} (--spatial_dims {spec.spatial_dims}), so that "
+                "the data are checked, and the synthetic data made, for that network."
+            )
+        if spec.out_channels != 2:
+            raise ConfigError(
+                f"{source}: {key}#out_channels is {spec.out_channels}; compress trains and scores background/foreground "
+                "(2-channel softmax, the recipe's Dice+CE and F1): set out_channels 2."
+            )
+        if spec.in_channels != self.in_channels:
+            if 1 not in (spec.in_channels, self.in_channels):
+                raise ConfigError(
+                    f"{source}: {key}#in_channels is {spec.in_channels} but the images have {self.in_channels} channels "
+                    "(grey images can be repeated and colour turned grey, nothing else)."
+                )
+            logger.info(f"the images have {self.in_channels} channel(s), {key} takes {spec.in_channels}: the recipe "
+                        + ("repeats grey images" if self.in_channels == 1 else "turns colour images grey (luma)"))
+            self.in_channels = spec.in_channels
+        self.out_channels = spec.out_channels
+        if len(self.recipe["patch_size"]) != spec.spatial_dims:
+            raise ConfigError(f"recipe patch_size {self.recipe['patch_size']} must give {spec.spatial_dims} sizes for the "
+                              f"{spec.spatial_dims}-D network of {source}.")
+        kwargs = spec.constructor_kwargs()
+        try:
+            network = instantiate_on_meta(spec.architecture.network_class, kwargs)
+        except Exception as err:  # noqa: BLE001 - whatever the constructor raised: one line
+            raise ConfigError(f"{source}: {key} does not instantiate: {spec.architecture.target}(...) raised "
+                              f"{type(err).__name__}: {_first_line(err)}") from None
+        shape = (1, spec.in_channels, *[int(p) for p in self.recipe["patch_size"]])
+        try:
+            with torch.no_grad():
+                network.eval()(torch.empty(shape, device="meta"))
+        except Exception as err:  # noqa: BLE001 - the network's own input rule
+            raise ConfigError(
+                f"{source}: {key} ({spec.architecture.target}) refuses the recipe's patch {list(shape[2:])} "
+                f"({type(err).__name__}: {_first_line(err)}); set recipe#patch_size to sizes it takes "
+                "(e.g. multiples of its total stride)."
+            ) from None
 
     def _check_feasible(self) -> None:
         """Can any network meet the constraint? Answered before the images are measured: the
@@ -221,15 +314,33 @@ class CompressWorkflow:
             logger.warning(message)
         self.fit_files = self._fit_files()
         if self.fit_files:  # the files have a fixed part (TorchScript code, containers): can the smallest fit?
-            sizes = self._file_sizes([1] * len(self.widths), [1, self.in_channels, *self.recipe["patch_size"]])
+            smallest = self._smallest_widths()
+            sizes = self._file_sizes(smallest, [1, self.in_channels, *self.recipe["patch_size"]])
             kind, largest = max(sizes.items(), key=lambda kv: kv[1])
             if largest > self.constraint["disk_budget_mb"] * MB:
                 raise ConfigError(
                     f"a disk budget of {self.constraint['disk_budget_mb']:g} MB cannot hold the exported files: even the "
-                    f"smallest {self.arch} (all widths 1) writes a {_FILE_NAMES[kind]} of {largest:,} bytes; raise "
+                    f"smallest {self.arch} (widths {'-'.join(map(str, smallest))}) writes a {_FILE_NAMES[kind]} of "
+                    f"{largest:,} bytes; raise "
                     f"disk_budget_mb to at least {largest / MB:.4g}, export fewer formats, or set disk_budget_counts: weights "
                     "(count the weights only)."
                 )
+
+    def _smallest_widths(self) -> list[int]:
+        """The smallest network the planner may plan: every stage at the planner's narrowest (2
+        channels, 1 with ``allow_extrapolation``), rounded up to what the network_def's constraints allow."""
+        from monai_ccnet.planning.planner import MIN_STAGE_WIDTH
+
+        narrowest = 1 if self.constraint["allow_extrapolation"] else MIN_STAGE_WIDTH
+        smallest = [min(w, narrowest) for w in self.widths]
+        return list(self.spec.snap(smallest, up=True)) if self.netdef is not None else smallest
+
+    def _weights(self, widths: Sequence[int]) -> int:
+        """The weights the planner counts (conv + linear weights without biases): the accounting for
+        our networks, the registry (the module built on the meta device) for a network_def."""
+        if self.netdef is not None:
+            return self.spec.weights(widths)
+        return total_weights(self.arch, widths, self.spatial_dims, self.in_channels, self.out_channels)
 
     def _fit_files(self) -> bool:
         """Whether the exported files must fit the disk budget (``disk_budget_counts`` "files", 32-bit weights)."""
@@ -298,7 +409,7 @@ class CompressWorkflow:
         excess = max(sizes.values()) - budget_mb * MB
         if excess <= 0:
             return plan, sizes
-        smallest = total_weights(self.arch, [1] * len(self.widths), self.spatial_dims, self.in_channels, self.out_channels)
+        smallest = self._weights(self._smallest_widths())
         lo = disk_bytes(smallest, 32) / MB  # its files fit (checked by _check_feasible)
         hi = plan.disk_bytes / MB           # these weights' files do not
         best = None
@@ -332,6 +443,8 @@ class CompressWorkflow:
 
     def _network(self, widths: Sequence[int]):
         set_determinism(seed=self.seed)
+        if self.netdef is not None:
+            return self.spec.build(widths)
         return build_model(self.arch, widths, None, self.spatial_dims, self.in_channels, self.out_channels)
 
     def _train(self, network, name: str) -> dict:
@@ -349,7 +462,7 @@ class CompressWorkflow:
         )
 
     def _describe(self, widths: Sequence[int], network, bits: float) -> dict:
-        weights = total_weights(self.arch, widths, self.spatial_dims, self.in_channels, self.out_channels)
+        weights = self._weights(widths)
         shape = [1, self.in_channels, *self.recipe["patch_size"]]
         return {
             "widths": list(widths),
@@ -392,6 +505,10 @@ class CompressWorkflow:
         sizes = {kind: os.path.getsize(path) for kind, path in files.items() if kind in _FILE_NAMES}
         report = self._report(plan, model, compressed_info, full_info, files, sizes, fit_files)
         report["export_errors"] = export_errors or None
+        if self.netdef is not None:
+            report["network_def"] = self._network_def_report(plan, model)
+            report["files"]["network_def"] = report["network_def"]["override"]
+            report["predicted"]["count"] = report["network_def"]["prediction_count"]
 
         report_file = self.output_dir / "report.json"
         report["files"]["report"] = str(report_file)
@@ -408,6 +525,9 @@ class CompressWorkflow:
 
         atomic_write_text(self.output_dir / "report.md", compress_markdown(report))
         print(f"compress report: {report_file} (Markdown: {self.output_dir / 'report.md'})")
+        if self.netdef is not None:
+            print(f"network_def override written to {report['network_def']['override']}; train the planned network "
+                  f"with: {report['network_def']['train_command']}")
         for kind, why in export_errors.items():
             print(f"{kind} export failed (the report's export_errors; models/model.pt holds the network): {why}")
         return report
@@ -415,9 +535,55 @@ class CompressWorkflow:
     # ---------------------------------------------------------------------------------------
     # the report
 
+    def _network_def_report(self, plan, model) -> dict:
+        """What the report says about the user's network: the block, the original and planned width
+        argument and counts, the override written and the command that trains it, and which weight
+        count the prediction used."""
+        from monai_ccnet.nets.network_def import write_network_def
+        from monai_ccnet.planning.network_plan import training_command
+
+        spec, netdef = self.spec, self.netdef
+        arg = spec.architecture.widths.arg
+        override = write_network_def(netdef, plan.widths, self.output_dir)
+
+        def side(widths):
+            counts = spec.counts(widths)
+            return {arg: spec.values(widths)[arg], "widths": list(widths), "weights": counts.weights,
+                    "parameters": counts.parameters}
+
+        return {
+            "source": netdef.source,
+            "key": netdef.key,
+            "target": netdef.block["_target_"],
+            "architecture": spec.name,
+            "class": spec.architecture.target,
+            "width_argument": arg,
+            "original": side(self.widths),
+            "planned": side(plan.widths),
+            "override": str(override),
+            "train_command": training_command(netdef.config_path, override),
+            "prediction_count": self._prediction_count(plan, model),
+        }
+
+    def _prediction_count(self, plan, model) -> str:
+        """Which weight count the degradation model's prediction read, in one sentence."""
+        if model.form == "linear":
+            return (f"the linear form (Eq. 3) predicts from the per-stage width ratios (planned / original), not from a "
+                    f"weight count; it applies to the {self.arch} widths as to ours")
+        counts = dict(spatial_dims=self.spatial_dims, in_channels=self.in_channels, out_channels=self.out_channels)
+        ours = total_weights(model.arch, plan.widths, **counts) if model.arch else None
+        ours_base = total_weights(model.arch, self.widths, **counts) if model.arch else None
+        return (f"the {model.form} form reads log10(weights) of the architecture it was calibrated on, {model.arch!r}, at "
+                f"these widths ({ours:,} planned, {ours_base:,} original): a proxy, not the {self.arch} registry count "
+                f"({plan.weights:,} planned, {self._weights(self.widths):,} original) that the budget and the weights "
+                "reported here use" if ours is not None else
+                f"the {model.form} form reads log10(weights) of an unnamed architecture's accounting at these widths")
+
     def _pareto(self, plan, model) -> list[dict]:
         from monai_ccnet.planning import pareto_table
 
+        if self.netdef is not None:
+            return self._network_pareto(plan, model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an arch / model mismatch was logged once by _check_feasible
             return pareto_table(
@@ -425,6 +591,27 @@ class CompressWorkflow:
                 in_channels=self.in_channels, out_channels=self.out_channels, bits_per_weight=plan.bits_per_weight,
                 interval_level=self.constraint["interval_level"],
             )
+
+    def _network_pareto(self, plan, model) -> list[dict]:
+        """The uniform curve of the network_def (registry counts, widths its constraints allow)."""
+        from monai_ccnet.planning.pareto import PARETO_MULTIPLIERS
+
+        counts = dict(spatial_dims=self.spatial_dims, in_channels=self.in_channels, out_channels=self.out_channels)
+        rows, seen = [], set()
+        for m in PARETO_MULTIPLIERS:
+            widths = tuple(self.spec.snap(resolve_widths(self.widths, m)))
+            if widths in seen:
+                continue
+            seen.add(widths)
+            weights = self._weights(widths)
+            interval = model.predict_interval(widths, self.widths, plan.complexity, self.constraint["interval_level"], **counts)
+            rows.append({
+                "kind": "uniform", "multiplier": float(m), "widths": list(widths), "weights": weights,
+                "log10_weights": math.log10(weights), "disk_mb": disk_bytes(weights, plan.bits_per_weight) / MB,
+                "predicted_relative_accuracy": model.predict_relative_accuracy(widths, self.widths, plan.complexity, **counts),
+                "predicted_accuracy": None, "interval": [interval[1], interval[2]] if interval else None,
+            })
+        return rows
 
     def _mismatch(self, model) -> str | None:
         """One line when the model was calibrated with another recipe or base widths than this run's."""
@@ -552,6 +739,11 @@ class CompressWorkflow:
             "files": files,
             "file_bytes": {_FILE_NAMES[k]: v for k, v in sizes.items()},
         }
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _extrapolation_line(plan) -> str | None:

@@ -76,6 +76,19 @@ def compress_markdown(report: Mapping) -> str:
         f"{comp['weights']:,} weights, {_fmt(report['compression']['weights_ratio'])}x fewer than the full "
         f"{_fmt(full['widths'])} ({full['weights']:,}).",
     ]
+    netdef = report.get("network_def")
+    if netdef:
+        arg = netdef["width_argument"]
+        lines += [
+            "",
+            f"**Your network**: `{netdef['key']}` of `{netdef['source']}` (`_target_` {netdef['target']!r} = "
+            f"`{netdef['class']}`, registered as `{netdef['architecture']}`): `{arg}` "
+            f"{_fmt(netdef['original'][arg])} -> **{_fmt(netdef['planned'][arg])}**, weights "
+            f"{netdef['original']['weights']:,} -> {netdef['planned']['weights']:,}, parameters "
+            f"{netdef['original']['parameters']:,} -> {netdef['planned']['parameters']:,} (the registry's counts).",
+            f"Override written: `{netdef['override']}`; train the planned network in your bundle with "
+            f"`{netdef['train_command']}`.",
+        ]
     if budget.get("disk_budget_counts") == "files" and budget["planned_weights_mb"] < budget["value_mb"]:
         lines.append(
             f"The planner's weight budget was lowered to {_fmt(budget['planned_weights_mb'])} MB so that every exported "
@@ -113,6 +126,8 @@ def compress_markdown(report: Mapping) -> str:
         )
     elif "relative_interval" in pred:
         lines.append("The degradation model gives no prediction interval (it carries no spread: the paper's presets do not).")
+    if pred.get("count"):
+        lines.append(f"Which weight count the prediction used: {pred['count']}.")
     reference = report.get("reference") or {}
     if reference.get("accuracy") is not None:
         lines.append(f"Full network's {name}: {_fmt(reference['accuracy'])} ({reference['source']}).")
