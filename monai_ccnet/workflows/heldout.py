@@ -62,8 +62,8 @@ def _stage_complexity(record: Mapping, measure: str = "jpeg") -> list[float]:
 
 class _PlanTraining(CalibrationSweep):
     """Trains a held-out check's planned networks (``self.plans``, with the calibration's records in
-    ``self.calibration``): every plan with every seed, seed by seed, plans without confidence first
-    (an interrupted check has every plan's first seed); a planned network the calibration trained
+    ``self.calibration``): every plan with every seed, plans made with confidence first, seed by
+    seed within each group; a planned network the calibration trained
     (same dataset, widths and seed) is its record (runs are deterministic)."""
 
     min_datasets = 1
@@ -72,18 +72,21 @@ class _PlanTraining(CalibrationSweep):
     calibration: list
 
     def runs(self) -> list[dict]:
-        # seed by seed, plans without confidence first: an interrupted check has every plan's first seed
+        # plans made with confidence first (their promise needs every seed), then the others,
+        # seed by seed within each: an interrupted check has whole groups
         seen, runs = set(), []
-        ordered = sorted(self.plans, key=lambda p: p.get("confidence") is not None)
-        for seed in self.seeds:
-            for plan in ordered:
-                if "widths" not in plan:
-                    continue
-                key = _widths_key(plan["dataset"], plan["widths"], seed)
-                if key not in seen:
-                    seen.add(key)
-                    runs.append({"key": key, "dataset": plan["dataset"], "widths": plan["widths"], "seed": seed,
-                                 "multiplier": None})
+        groups = ([p for p in self.plans if p.get("confidence") is not None],
+                  [p for p in self.plans if p.get("confidence") is None])
+        for group in groups:
+            for seed in self.seeds:
+                for plan in group:
+                    if "widths" not in plan:
+                        continue
+                    key = _widths_key(plan["dataset"], plan["widths"], seed)
+                    if key not in seen:
+                        seen.add(key)
+                        runs.append({"key": key, "dataset": plan["dataset"], "widths": plan["widths"], "seed": seed,
+                                     "multiplier": None})
         return runs
 
     def run(self) -> dict:
