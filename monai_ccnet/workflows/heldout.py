@@ -4,10 +4,10 @@
   datasets (what a user with a new dataset gets), plan for accuracy floors and disk budgets
   (uniform and per stage), train every planned network with the calibration's recipe and seeds,
   and compare predicted with achieved relative accuracy (and whether each floor was met).
-- :func:`probe_check`: for each dataset, the probe (:mod:`~monai_ccnet.workflows.probe`) fitted
-  from its calibration runs at the probe's widths, predicting widths it did not train (the base
-  network, twice the base where measured, the planned networks), against the complexity-only
-  and the no-loss predictions anchored at the same measurement.
+- :class:`ProbePlanCheck`: the user's path on each dataset - the probe from its identical
+  calibration runs, floor plans from it (with and without confidence, uniform and per stage),
+  every plan trained with three seeds - with four probe designs scored on the same targets
+  (:func:`candidate_comparison`).
 
 Runs are calibration runs (same recipe, same fingerprint, saved at once, resumable); a planned
 network that equals a calibration network (same dataset, widths and seed) reuses its record.
