@@ -602,7 +602,7 @@ def fit_degradation(
         if form == "saturating" and spread:
             spread.update(_knee_scatter(points, params))
         if spread:  # single runs' seed noise alone: all that is left at the base network itself
-            seed_sd, seed_dof = probe.seed_noise([p["r_seeds"] for p in points], 1.0)
+            seed_sd, seed_dof = probe.calibration_seed_noise(points)
             if seed_dof:
                 spread.update(seed_sd=seed_sd, seed_dof=seed_dof)
         boots = [

@@ -27,7 +27,6 @@ import numpy as np
 __all__ = [
     "fit_probe_curve",
     "probe_accuracy",
-    "probe_interval",
     "curve_points",
     "fit_form",
     "predict_form",
@@ -373,7 +372,7 @@ def fit_probe_curve(
     (``prior = {"knee", "knee_sd", "beta", "beta_sd"}``) and the plateau ``P`` is free: a MAP
     fit by least squares on the runs (each weighted by the seeds' pooled noise, at least
     ``noise_floor``) plus the two prior terms. The covariance of the parameters is the
-    Gauss-Newton one at the optimum, for intervals (:func:`probe_interval`).
+    Gauss-Newton one at the optimum.
 
     Returns ``{"plateau", "knee", "beta", "cov" (3x3, in that order), "noise", "dof", "n"}``.
     """
@@ -422,21 +421,3 @@ def fit_probe_curve(
 def probe_accuracy(fit: Mapping, x) -> np.ndarray:
     """The probe's predicted absolute accuracy at ``x = log10 theta``."""
     return fit["plateau"] * saturating_relative_accuracy(x, fit["knee"], fit["beta"])
-
-
-def probe_interval(fit: Mapping, x: float, level: float = 0.9) -> tuple[float, float, float]:
-    """``(central, low, high)`` absolute accuracy of one network trained at ``x``: the fit's
-    parameter covariance (delta method) plus one run's seed noise, Student t on ``dof``."""
-    from scipy.stats import t as student_t
-
-    theta = np.array([fit["plateau"], fit["knee"], fit["beta"]])
-    central = float(probe_accuracy(fit, x))
-    grad = np.zeros(3)
-    for i in range(3):  # numerical gradient: the hinge is piecewise linear in each parameter
-        step = 1e-6 * max(1.0, abs(theta[i]))
-        bumped = theta.copy()
-        bumped[i] += step
-        grad[i] = (float(probe_accuracy({"plateau": bumped[0], "knee": bumped[1], "beta": bumped[2]}, x)) - central) / step
-    var = float(grad @ np.asarray(fit["cov"]) @ grad) + float(fit["noise"]) ** 2
-    half = float(student_t.ppf(0.5 + level / 2.0, fit["dof"])) * math.sqrt(max(var, 0.0))
-    return central, max(0.0, central - half), min(1.0, central + half)  # an accuracy lies in [0, 1]
