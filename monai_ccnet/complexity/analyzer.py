@@ -34,9 +34,9 @@ import numpy as np
 from monai.auto3dseg.analyzer import Analyzer
 from PIL import Image
 
-from ..planning.report import read_complexity_report
 from ..utils import atomic_write_json, optional_import, save_figure
 from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices, resize_longest
+from .report import read_complexity_report
 
 __all__ = [
     "DEFAULT_MEASURES",
@@ -281,7 +281,7 @@ class ComplexityReport:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ComplexityReport":
-        """Read a report JSON (``monai_ccnet.planning.report.read_complexity_report``'s checks).
+        """Read a report JSON (``monai_ccnet.complexity.report.read_complexity_report``'s checks).
 
         Raises:
             ValueError: the file cannot be read or is not a complexity report (naming it).

@@ -46,9 +46,9 @@ import numpy as np
 from PIL import Image, features
 from scipy import ndimage
 
-from ..planning import equations
-from ..planning.report import report_means
 from . import clutter
+from .equations import jb_complexity
+from .report import report_means
 
 __all__ = [
     "ComplexitySettings",
@@ -589,4 +589,4 @@ def jb(report_or_arrays, w: float) -> np.ndarray:
     j, b = np.asarray(j, np.float64), np.asarray(b, np.float64)
     if j.shape != b.shape:
         raise ValueError(f"J and B must have the same shape, got {j.shape} and {b.shape}.")
-    return equations.jb_complexity(j, b, w)
+    return jb_complexity(j, b, w)

@@ -1,13 +1,15 @@
 """Degradation models and the compression planner (docs/method.md §3 and §4).
 
-numpy + stdlib only: ``import monai_ccnet.planning`` works without torch or MONAI, and a plan
-takes well under 10 ms. One job per module, imported in this order (each uses only those above):
+numpy, scipy + stdlib (and the torch-free part of ``monai_ccnet.complexity``: its vocabulary and
+report reader): ``import monai_ccnet.planning`` works without torch or
+MONAI, and a plan takes well under 10 ms. One job per module, imported in this order (each uses only those above):
 
-- ``equations``: the paper's equations, JB included;
+- ``equations``: the paper's planning equations (the JB rule and the complexity reports are
+  ``monai_ccnet.complexity``'s: ``complexity.equations``, ``complexity.report``);
 - ``plan``: :class:`CompressionPlan`, what the planner returns and the networks are built from;
 - ``degradation``: fit, load and apply (lambda, delta) (:class:`DegradationModel`);
-- ``predict``: accuracy predictions for a model given in any form (object, dict, preset, path);
-- ``report``: reading the complexity analyzer's reports;
+- ``predict``: accuracy predictions for a model given in any form (object, dict, preset, path),
+  and the per-stage complexity a model needs from a complexity report;
 - ``planner``: :func:`plan_compression`, widths for a constraint;
 - ``pareto``: predicted accuracy against size over a grid of widths, and its plot.
 """
@@ -25,8 +27,7 @@ from .degradation import (
 from .pareto import PARETO_MULTIPLIERS, pareto_table, plot_pareto
 from .plan import CompressionPlan
 from .planner import plan_compression
-from .predict import predict_accuracy, predict_relative_accuracy, stage_slopes
-from .report import complexity_from_report
+from .predict import complexity_from_report, predict_accuracy, predict_relative_accuracy, stage_slopes
 
 __all__ = [
     "equations",

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from ..accounting import resolve_widths, total_weights
+from ..complexity.equations import FOREGROUND_KEY, JB_KEY, JPEG_KEY, component_measures, jb_complexity
 from ..utils import atomic_write_json, read_json
 from . import equations, forms, probe
 
@@ -33,7 +34,7 @@ __all__ = [
     "rank_measures",
     "load_degradation",
     "list_presets",
-    "component_measures",
+    "component_measures",  # complexity.equations' (imported here): workflows/calibrate.py and compress.py import it from here
     "prediction_caveat",
 ]
 
@@ -50,14 +51,6 @@ FORM_PARAMETERS = {"linear": ("lam", "delta"), "saturating": ("beta", "kappa", "
 MODEL_ERROR_RAMP = 1.0
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 METRICS = ("f1", "iou")
-#: JB = w * jpeg + (1 - w) * foreground (docs/method.md §1, ``equations.jb_complexity``); these are the
-#: measure names (complexity report and calibration record keys) it combines
-JPEG_KEY, FOREGROUND_KEY, JB_KEY = "jpeg", "foreground", "jb"
-
-
-def component_measures(measure: str) -> tuple[str, ...]:
-    """The measured complexities that ``measure`` is computed from: JB's J and B, else itself."""
-    return (JPEG_KEY, FOREGROUND_KEY) if measure == JB_KEY else (measure,)
 
 
 @dataclasses.dataclass
@@ -448,7 +441,7 @@ def _complexities(records: Sequence[dict], fits: list[dict], measure: str, w: fl
         per_record = []
         for i in fit["records"]:
             if measure == JB_KEY:
-                c = equations.jb_complexity(
+                c = jb_complexity(
                     _dataset_complexity(records[i], JPEG_KEY, i), _dataset_complexity(records[i], FOREGROUND_KEY, i), w
                 )
             else:

@@ -1,8 +1,9 @@
-"""The paper's planning equations in one place (docs/method.md §3 and §4), each next to its number.
+"""The paper's planning equations (docs/method.md §3 and §4), each next to its number.
 
 Pure Python (``math`` only): every function here is the literal equation on real numbers.
 Integer widths, exact weight counts and budgets are the planner's job (``planner.py``); this
-module is what a reader compares with the paper.
+module is what a reader compares with the paper. The complexity side (the JB rule, §2.2 and §5.1,
+and the measure names) is in ``monai_ccnet/complexity/equations.py``.
 
 Notation: ``theta`` is a weight count, ``C`` a complexity, ``s = lambda * C + delta`` the degree
 of degradation (the slope of relative accuracy against log10(theta)), ``alpha`` a channel
@@ -15,7 +16,6 @@ import math
 from typing import Callable, Sequence
 
 __all__ = [
-    "jb_complexity",
     "degradation_slope",
     "relative_accuracy",
     "stage_drop",
@@ -28,17 +28,6 @@ __all__ = [
     "uniform_multiplier_for_floor",
     "stage_multipliers_for_floor",
 ]
-
-
-def jb_complexity(jpeg, foreground, w: float):
-    """§2.2 and §5.1: JB = w * J + (1 - w) * B, J the JPEG complexity, B the foreground density.
-
-    The one implementation of the rule: numbers or numpy arrays of equal shape (per image or per
-    scale) alike. ``w`` in [0, 1] is chosen by the best R^2 during calibration.
-    """
-    if not 0.0 <= float(w) <= 1.0:
-        raise ValueError(f"the JB weight w must be in [0, 1], got {w!r}.")
-    return w * jpeg + (1.0 - w) * foreground
 
 
 def degradation_slope(lam: float, delta: float, complexity: float) -> float:
