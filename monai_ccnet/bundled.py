@@ -1,4 +1,5 @@
-"""The ``ccnet_segmentation`` MONAI bundle that ships with the package, and ``python -m monai_ccnet bundle``.
+"""The ``ccnet_segmentation`` MONAI bundle that ships with the package (``python -m monai_ccnet bundle``:
+``monai_ccnet/cli/bundle.py``).
 
 An installed package carries the bundle as package data (``monai_ccnet/bundle/``: ``configs/``,
 ``docs/``, ``LICENSE``); a repository checkout (also an editable install) uses
@@ -13,13 +14,11 @@ Pure standard library.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 from pathlib import Path
 
-__all__ = ["BUNDLE_NAME", "BUNDLE_PARTS", "bundle_path", "write_bundle", "add_arguments", "run"]
+__all__ = ["BUNDLE_NAME", "BUNDLE_PARTS", "bundle_path", "write_bundle"]
 
 BUNDLE_NAME = "ccnet_segmentation"
 #: what a bundle folder holds (outputs of runs under a checkout's bundle folder are not part of it)
@@ -61,24 +60,3 @@ def write_bundle(destination: str | os.PathLike, overwrite: bool = False) -> Pat
             shutil.copy2(source / part, destination / part)
     return destination
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--path", action="store_true", help="print the installed bundle's folder (the default)")
-    what.add_argument("--write", metavar="DIR", help="copy the bundle (configs/, docs/, LICENSE) to DIR, to edit its configs")
-    parser.add_argument("--force", action="store_true", help="with --write: overwrite existing files")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        if args.write:
-            folder = write_bundle(args.write, overwrite=args.force)
-            print(f"wrote the {BUNDLE_NAME} bundle to {folder}")
-            print(f"run it: python -m monai.bundle run compress --config_file \"['{folder}/configs/common.yaml',"
-                  f"'{folder}/configs/compress.yaml']\" --bundle_root runs/demo")
-        else:
-            print(bundle_path())
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0

@@ -10,7 +10,7 @@ import pytest
 from monai_ccnet.accounting import resolve_widths, total_weights
 from monai_ccnet.planning import DegradationModel, fit_degradation, load_degradation, plan_compression
 from monai_ccnet.planning.forms import fit_saturating, robust_curves, saturating_relative_accuracy
-from monai_ccnet.planning.validation import leave_one_dataset_out
+from monai_ccnet.planning.lodo import leave_one_dataset_out
 
 from tests.conftest import SATURATING_COMPLEXITY as COMPLEXITY
 from tests.conftest import saturating_records

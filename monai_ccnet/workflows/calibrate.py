@@ -344,7 +344,7 @@ class CalibrationSweep:
         held-out datasets better), measure_ranking.json, plots, summary.md."""
         from monai_ccnet.planning import fit_degradation, rank_measures
         from monai_ccnet.planning.forms import FORMS
-        from monai_ccnet.planning.validation import leave_one_dataset_out
+        from monai_ccnet.planning.lodo import leave_one_dataset_out
 
         from .plots import plot_degradation
         from .reports import calibration_markdown

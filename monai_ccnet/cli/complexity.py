@@ -7,9 +7,9 @@ import os
 import sys
 import tempfile
 
+from ..complexity.analyzer import DEFAULT_MEASURES, ComplexityError, analyze_dataset
+from ..complexity.measures import COLOURS, MEASURES, REFERENCES
 from ..data import resolve_data
-from .analyzer import DEFAULT_MEASURES, ComplexityError, analyze_dataset
-from .measures import COLOURS, MEASURES, REFERENCES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

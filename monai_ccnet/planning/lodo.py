@@ -22,8 +22,10 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.stats import linregress
 
-from .forms import curve_points, robust_curves
+from .degradation import DegradationModel, fit_degradation
+from .forms import curve_points, fit_saturating, robust_curves
 
 __all__ = ["LODO_MODELS", "leave_one_dataset_out", "per_dataset_fits"]
 
@@ -42,10 +44,6 @@ def _points_by_dataset(points):
 def per_dataset_fits(points: Sequence[Mapping]) -> dict[str, dict]:
     """Each dataset on its own: the linear slope (Eq. 3's s_d) and the saturating knee and fall
     (Eq. S1 without complexity): the per-dataset quantities that complexity should explain."""
-    from scipy.stats import linregress
-
-    from .forms import fit_saturating
-
     out = {}
     for name, mine in sorted(_points_by_dataset(points).items()):
         x = np.array([p["x"] for p in mine])
@@ -96,8 +94,6 @@ def leave_one_dataset_out(
     "intervals": {form: {"level", "coverage", "mean_width", "n"}}, "points": [...],
     "failed_runs": [...]}``; ``default`` is the better of ``linear`` and ``saturating``.
     """
-    from .degradation import DegradationModel, fit_degradation
-
     measure = "complexity"
     records = _with_complexity(records, complexity, measure)
     curves = robust_curves(records, metric)

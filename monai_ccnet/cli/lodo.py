@@ -18,9 +18,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
-from ..utils import atomic_write_json, read_json, save_figure
-from .validation import LODO_MODELS, leave_one_dataset_out, per_dataset_fits
+from ..complexity.equations import FOREGROUND_KEY, JPEG_KEY, jb_complexity
+from ..complexity.report import read_complexity_report
+from ..planning.degradation import load_degradation
+from ..planning.forms import curve_points, robust_curves
+from ..planning.lodo import LODO_MODELS, leave_one_dataset_out, per_dataset_fits
+from ..utils import atomic_write_json, optional_import, read_json, save_figure
 
 #: measures ranked besides J (jb: w = 0.5, a fixed weight so no fit sees the held-out dataset)
 RANKED_MEASURES = ("jpeg", "jb", "foreground", "signal_energy", "edge", "keypoints", "boundary_density",
@@ -56,23 +61,21 @@ def load_records(path: str | Path) -> list[dict]:
 
 def complexity_table(folder: str | Path, datasets: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """``{variant: {measure: {dataset: value at the input scale}}}`` from ``<folder>/<variant>/<dataset>.json``."""
-    from ..complexity import ComplexityReport
-
     table: dict[str, dict[str, dict[str, float]]] = {}
     for variant_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
         reports = {}
         for name in datasets:
             report_path = variant_dir / f"{name}.json"
             if report_path.is_file():
-                reports[name] = ComplexityReport.load(report_path)
+                reports[name] = read_complexity_report(report_path)[0]["measures"]
         if len(reports) != len(datasets):
             continue  # a variant must cover every calibration dataset
         measures: dict[str, dict[str, float]] = {}
-        common = set.intersection(*(set(r.measures) for r in reports.values()))
+        common = set.intersection(*(set(r) for r in reports.values()))
         for measure in common:
-            measures[measure] = {n: float(r.mean(measure)[0]) for n, r in reports.items()}
-        if {"jpeg", "foreground"} <= common:
-            measures["jb"] = {n: 0.5 * measures["jpeg"][n] + 0.5 * measures["foreground"][n] for n in datasets}
+            measures[measure] = {n: float(r[measure]["mean"][0]) for n, r in reports.items()}
+        if {JPEG_KEY, FOREGROUND_KEY} <= common:  # JB with the fixed w = 0.5 (RANKED_MEASURES)
+            measures["jb"] = {n: jb_complexity(measures[JPEG_KEY][n], measures[FOREGROUND_KEY][n], 0.5) for n in datasets}
         table[variant_dir.name] = measures
     if not table:
         raise ValueError(f"{folder}: no variant folder holds complexity reports for every dataset {datasets}.")
@@ -80,14 +83,10 @@ def complexity_table(folder: str | Path, datasets: list[str]) -> dict[str, dict[
 
 
 def _spearman(a, b) -> float:
-    from scipy.stats import spearmanr
-
     return float(spearmanr(a, b).statistic) if len(set(a)) > 1 and len(set(b)) > 1 else math.nan
 
 
 def run(args: argparse.Namespace) -> int:
-    from .degradation import load_degradation
-
     records = load_records(args.records)
     datasets = sorted({r["dataset"] for r in records})
     table = complexity_table(args.complexity_reports, datasets)
@@ -140,8 +139,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _points(records, complexity, metric):
-    from .forms import curve_points, robust_curves
-
     return curve_points(robust_curves(records, metric), complexity)
 
 
@@ -163,11 +160,9 @@ def _summary(main: dict, ranking: list[dict]) -> str:
 def plot_lodo(main: dict, details: dict, stem: Path) -> list[Path]:
     """``<stem>_curves.png`` (each dataset's measured curve with every model's held-out
     prediction and band) and ``<stem>_knees.png`` (per-dataset knee and slope vs complexity)."""
-    from monai.utils import optional_import
-
-    if not optional_import("matplotlib")[1]:
+    if optional_import("matplotlib") is None:
         return []
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # the optional [plot] extra: imported only to draw
 
     written = []
     names = main["datasets"]

@@ -17,8 +17,7 @@ import warnings
 from pathlib import Path
 
 from ..accounting import ARCHITECTURES, DEFAULT_WIDTHS, MB
-from ..utils import atomic_write_json
-from . import (
+from ..planning import (
     CompressionPlan,
     DegradationModel,
     complexity_from_report,
@@ -29,6 +28,8 @@ from . import (
     plot_pareto,
     prediction_caveat,
 )
+from ..planning.network_plan import describe_network_def, network_def_rows, plan_network_def, training_command
+from ..utils import atomic_write_json
 
 #: the model used when none is given: this project's real-data calibration (docs/RESULTS.md)
 DEFAULT_DEGRADATION = "unet-f1-cpu"
@@ -293,8 +294,8 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
 def _run_network_def(args: argparse.Namespace) -> int:
     """``plan --network-def FILE``: plan the network a bundle config defines, counted through the
     architecture registry (imports torch and MONAI; ``--arch`` plans stay torch-free)."""
+    # here, not at the top: monai_ccnet.nets imports torch, and plans without --network-def stay torch-free
     from ..nets.network_def import OVERRIDE_NAME, read_network_def, write_network_def
-    from .network_plan import describe_network_def, network_def_rows, plan_network_def, training_command
 
     written = []
     try:
