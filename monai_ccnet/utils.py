@@ -91,7 +91,7 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     Library figures are made with ``Figure(...)``, not pyplot, and drawn here on an Agg canvas,
     so the user's pyplot backend is never chosen or switched and nothing needs closing.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the optional [plot] extra: only to draw
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,12 +30,14 @@ from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import nibabel
 import numpy as np
 from monai.auto3dseg.analyzer import Analyzer
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..utils import atomic_write_json, optional_import, save_figure
-from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices, resize_longest
+from .measures import MEASURES, ComplexityInputError, ComplexitySettings, image_slices, mask_slices, measure, resize_longest
 from .report import read_complexity_report
 
 __all__ = [
@@ -79,8 +81,6 @@ def read_image(path: str | os.PathLike) -> Image.Image | np.ndarray:
         raise ComplexityInputError(f"{path}: file not found.")
     try:
         if _is_nifti(path):
-            import nibabel
-
             array = np.asanyarray(nibabel.load(path).dataobj)
             if array.ndim == 2:
                 array = array[..., None]
@@ -295,7 +295,7 @@ class ComplexityReport:
         Needs matplotlib (``pip install monai_ccnet[plot]``)."""
         if optional_import("matplotlib") is None:
             raise ImportError("plotting needs matplotlib: pip install 'monai_ccnet[plot]'")
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # the optional [plot] extra: imported only to draw
 
         names = [m for m in (measures or self.measures) if m in self.measures]
         fig = Figure(figsize=(3.2 * len(names), 3.0))
@@ -363,8 +363,6 @@ def analyze_dataset(
             raise ValueError(f"measures {needs_label} need labels, and no image has one: give the labels or drop these measures.")
     config = ComplexitySettings(scales=scales, **settings)
     jobs = [(item, tuple(measures), config) for item in items]
-
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(jobs), desc="complexity", unit="image", disable=not progress)
     results: list[dict] = []
@@ -439,8 +437,6 @@ class ComplexityStats(Analyzer):
         super().__init__(stats_name, {name: None for name in self.measures})
 
     def __call__(self, data: Mapping) -> dict:
-        from .measures import measure
-
         d = dict(data)
         report = deepcopy(self.get_report_format())
         for name in self.measures:

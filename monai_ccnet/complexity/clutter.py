@@ -37,7 +37,7 @@ POOL_SIGMA = 3.0  # pixels: the local window over which feature distributions ar
 
 def _lab(image: Image.Image) -> np.ndarray:
     """(3, H, W) CIELab with L in [0, 100]; a grey image has a = b = 0."""
-    from skimage.color import rgb2lab
+    from skimage.color import rgb2lab  # as the measures' scikit-image imports: only where used (start-up time)
 
     if image.mode == "L":
         grey = np.asarray(image, np.float64) / 255.0

@@ -153,7 +153,7 @@ def load_datalist(
         if not paths or not all(isinstance(i, str) for i in paths):
             raise ValueError(f"{path}: {key}[{n}].image must be a path or a list of paths (channels): {image!r}")
 
-    from monai.data import load_decathlon_datalist
+    from monai.data import load_decathlon_datalist  # monai imports torch: monai_ccnet.data stays torch-free
 
     base = Path(base_dir).expanduser().resolve() if base_dir is not None else path.parent
     items = load_decathlon_datalist(path, is_segmentation=True, data_list_key=key, base_dir=base)

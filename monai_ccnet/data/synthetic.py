@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
+from scipy.ndimage import binary_dilation, gaussian_filter
+
+from ..utils import atomic_write_json
 
 __all__ = ["SYNTHETIC_KINDS", "synthetic_pair", "make_synthetic_dataset", "make_synthetic_datasets"]
 
@@ -45,7 +49,7 @@ def _discs(size: int, rng: np.random.RandomState, num_objs: int, rad_min: float,
            spatial_dims: int = 2):
     if spatial_dims == 3:
         return _balls(size, rng, num_objs, rad_min, rad_max, noise)
-    from monai.data.synthetic import create_test_image_2d
+    from monai.data.synthetic import create_test_image_2d  # monai imports torch: monai_ccnet.data stays torch-free
 
     rmin = max(1, int(round(rad_min * size)))
     rmax = max(rmin + 1, int(round(rad_max * size)))
@@ -60,7 +64,7 @@ def _discs(size: int, rng: np.random.RandomState, num_objs: int, rad_min: float,
 
 def _balls(size: int, rng: np.random.RandomState, num_objs: int, rad_min: float, rad_max: float, noise: float):
     """The 3-D discs: balls of the same relative radii (``create_test_image_3d``), at least two radii apart."""
-    from monai.data.synthetic import create_test_image_3d
+    from monai.data.synthetic import create_test_image_3d  # as above: torch only when drawing
 
     rmax = min(max(int(round(rad_max * size)), 3), size // 2 - 1)  # randint(rmin, rmax) excludes rmax
     rmin = min(max(1, int(round(rad_min * size))), rmax - 1)
@@ -75,8 +79,6 @@ def _vessels(size: int, rng: np.random.RandomState, num_curves: int, noise: floa
     """Smooth random curves 1-2 px thick (vessel-like) over a low-frequency textured background."""
     if spatial_dims == 3:
         return _tubes(size, rng, num_curves, noise)
-    from scipy.ndimage import binary_dilation, gaussian_filter
-
     mask = np.zeros((size, size), dtype=bool)
     n_steps = 8 * size  # half-pixel steps: the rasterised curve has no gaps
     for _ in range(num_curves):
@@ -99,8 +101,6 @@ def _vessels(size: int, rng: np.random.RandomState, num_curves: int, noise: floa
 
 def _tubes(size: int, rng: np.random.RandomState, num_curves: int, noise: float):
     """The 3-D vessels: smooth random 3-D curves (half of them dilated) over a textured background."""
-    from scipy.ndimage import binary_dilation, gaussian_filter
-
     mask = np.zeros((size,) * 3, dtype=bool)
     n_steps = 8 * size
     for _ in range(num_curves):
@@ -166,10 +166,6 @@ def make_synthetic_dataset(
         raise ValueError(f"num_images must be >= 2 (a train and a test image), got {num_images!r}.")
     if not 0 < float(test_fraction) < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}.")
-    from PIL import Image
-
-    from monai_ccnet.utils import atomic_write_json
-
     folder = Path(root).expanduser().resolve() / (kind if spatial_dims == 2 else f"{kind}-3d")
     manifest = {
         "kind": kind,
@@ -196,7 +192,7 @@ def make_synthetic_dataset(
     for key in ids:
         image, label = synthetic_pair(kind, size, rng, spatial_dims)
         if spatial_dims == 3:
-            import nibabel
+            import nibabel  # 3-D only; the torch-free import of monai_ccnet does not load it (start-up time)
 
             for array, sub in ((image, "images"), (label, "labels")):
                 nibabel.save(nibabel.Nifti1Image(array, np.eye(4)), str(folder / sub / f"{key}.nii.gz"))

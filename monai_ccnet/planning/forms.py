@@ -23,6 +23,8 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.optimize import least_squares, minimize, nnls
+from scipy.stats import linregress
 
 __all__ = [
     "fit_probe_curve",
@@ -78,8 +80,6 @@ def fit_saturating(
     log10-weight range (and a little beyond) refined by Nelder-Mead: the hinge makes the loss
     piecewise smooth, so a single local start could stop at a kink.
     """
-    from scipy.optimize import minimize
-
     x = np.asarray(x, dtype=float)
     r = np.asarray(r, dtype=float)
     if x.shape != r.shape or x.size < 2:
@@ -127,8 +127,6 @@ def fit_residual_spread(predicted: Sequence[float], measured: Sequence[float]) -
     Fitted to ``|measured - predicted| * sqrt(pi / 2)`` (the mean absolute deviation of a normal
     variable is sigma * sqrt(2 / pi)) by least squares with both coefficients kept >= 0.
     """
-    from scipy.optimize import nnls
-
     predicted = np.asarray(predicted, dtype=float)
     measured = np.asarray(measured, dtype=float)
     if predicted.size < 2:
@@ -264,8 +262,6 @@ def fit_form(points: Sequence[Mapping], form: str) -> dict:
     §3.2), then ``slope = lam * C + delta`` across datasets (§3.3). ``saturating``: Eq. S1/S2 on
     all points at once. ``average``: Eq. S1 with ``kappa = 0`` (no complexity). ``no_loss``: none.
     """
-    from scipy.stats import linregress
-
     if form == "no_loss":
         return {}
     x = np.array([p["x"] for p in points])
@@ -376,8 +372,6 @@ def fit_probe_curve(
 
     Returns ``{"plateau", "knee", "beta", "cov" (3x3, in that order), "noise", "dof", "n"}``.
     """
-    from scipy.optimize import least_squares
-
     x = np.asarray(x, dtype=float)
     a = np.asarray(accuracy, dtype=float)
     if x.size < 2 or x.shape != a.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(a))):

@@ -78,7 +78,7 @@ def plot_pareto(rows: Sequence[dict], path: str | os.PathLike, title: str | None
     """
     if optional_import("matplotlib") is None:
         return None
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # the optional [plot] extra: imported only to draw
 
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()

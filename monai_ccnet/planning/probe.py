@@ -33,6 +33,7 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
 __all__ = [
     "TRIVIAL_MARGIN",
@@ -219,8 +220,6 @@ def curve_prediction(
     trained at ``x`` reaches with probability ``confidence`` (Student t on the noise's degrees of
     freedom).
     """
-    from scipy.stats import t as student_t
-
     x_full = curve["x"][-1] if x_full is None else float(x_full)
     c, where = _coefficients(curve, float(x), extrapolate)
     v, _ = _coefficients(curve, x_full, True)
