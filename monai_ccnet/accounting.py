@@ -32,6 +32,10 @@ __all__ = [
     "stage_weights",
     "total_weights",
     "disk_bytes",
+    "INT8_CHANNEL_BYTES",
+    "INT8_LAYER_BYTES",
+    "int8_file_bytes",
+    "int8_onnx_bytes",
     "spatial_sizes",
     "feature_memory_bytes",
     "memory_bytes",
@@ -270,6 +274,30 @@ def disk_bytes(weights: int, bits_per_weight: float = 32) -> float:
     if bits_per_weight <= 0:
         raise ValueError(f"bits_per_weight must be > 0, got {bits_per_weight!r}.")
     return weights * bits_per_weight / 8
+
+
+#: int8 ONNX file (docs/method.md §4.1, "int8 files"): bytes added per output channel of a convolution
+#: (its weights' float32 scale and int8 zero point, the int32 bias with its scale) and per convolution
+#: (its Quantize/DequantizeLinear nodes with their per-tensor scale and zero point, the node names,
+#: the graph's protobuf), fitted as an upper bound on the files ONNX Runtime's quantize_static wrote
+#: for the three architectures in 2-D and 3-D (24 files, at most 8 kB / 10 % over, never under)
+INT8_CHANNEL_BYTES = 16
+INT8_LAYER_BYTES = 2000
+
+
+def int8_file_bytes(weights: int, channels: int, layers: int) -> int:
+    """Bytes of an int8 QDQ ONNX file: one byte per weight + ``INT8_CHANNEL_BYTES`` per output channel
+    + ``INT8_LAYER_BYTES`` per convolution (docs/method.md §4.1)."""
+    return int(weights) + INT8_CHANNEL_BYTES * int(channels) + INT8_LAYER_BYTES * int(layers)
+
+
+def int8_onnx_bytes(
+    arch: str, widths: Sequence[int], spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 2
+) -> int:
+    """:func:`int8_file_bytes` of one of our architectures at ``widths`` (its convolutions from :func:`conv_layers`)."""
+    layers = conv_layers(arch, resolve_widths(widths), in_channels, out_channels)
+    weights = sum(layer.weights(spatial_dims) for layer in layers)
+    return int8_file_bytes(weights, sum(layer.out_channels for layer in layers), len(layers))
 
 
 # ----------------------------------------------------------------------------------------------

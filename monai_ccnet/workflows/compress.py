@@ -49,6 +49,7 @@ from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
 from .common import build_model, measure_complexity
 from .export import export_network, measure_latency
+from .quantize import DEFAULT_INT8_TOLERANCE
 from .recipe import detect_in_channels, make_recipe, resolve_device, train_and_evaluate
 
 __all__ = ["CompressWorkflow", "CONSTRAINTS", "DISK_BUDGET_COUNTS", "EXPORT_FORMATS"]
@@ -61,7 +62,9 @@ CONSTRAINTS = {"disk": "disk_budget_mb", "memory": "memory_budget_mb", "accuracy
 #: what a disk budget counts: every exported file (each must fit), or the weights at bits_per_weight (the paper's count)
 DISK_BUDGET_COUNTS = ("files", "weights")
 EXPORT_FORMATS = ("torchscript", "onnx")
-_FILE_NAMES = {"state_dict": "model.pt", "torchscript": "model.ts", "onnx": "model.onnx"}
+_FILE_NAMES = {"state_dict": "model.pt", "torchscript": "model.ts", "onnx": "model.onnx", "int8": "model.int8.onnx"}
+#: bits_per_weight that writes an int8 network (models/model.int8.onnx, ONNX Runtime, the [int8] extra)
+INT8_BITS = 8
 
 
 class CompressWorkflow:
@@ -93,7 +96,16 @@ class CompressWorkflow:
             the file sizes and by how much they exceed the budget. ``"files"`` (the bundle's
             default): every exported file (``model.pt``, ``model.ts``, ``model.onnx``) must fit,
             so the planner's weight budget is lowered by what the files add (biases,
-            normalisation, TorchScript code, container); needs ``bits_per_weight`` 32, the files' precision.
+            normalisation, TorchScript code, container); with ``bits_per_weight`` 8 the file counted is
+            ``model.int8.onnx`` (the float32 files are the fallback and are not counted); other
+            ``bits_per_weight`` values count the weights only.
+        bits_per_weight: 32 (default) or any value the weights are counted at; 8 also quantises the
+            trained network to int8 (``models/model.int8.onnx``: ONNX Runtime static quantisation
+            calibrated on training patches, :mod:`monai_ccnet.workflows.quantize`; needs the
+            ``[int8]`` extra), scores it on the test split like the float network and reports both.
+        int8_tolerance: with ``bits_per_weight`` 8, the largest test F1 the int8 network may lose
+            against the float network (default 0.01); beyond it the report says so and the float32
+            export stays the deliverable.
         full_accuracy: the full network's accuracy (in the degradation model's metric) when known,
             e.g. from an earlier run: achieved accuracy is then also reported relative to it and
             the prediction in absolute terms. ``compare_full`` measures it instead (and wins).
@@ -149,6 +161,7 @@ class CompressWorkflow:
         plot: bool = True,
         network_def_file: str | os.PathLike | None = None,
         network_def_key: str = "network_def",
+        int8_tolerance: float = DEFAULT_INT8_TOLERANCE,
     ):
         with config_errors():
             self.data = dict(data)
@@ -230,6 +243,14 @@ class CompressWorkflow:
             self.seed = int(seed)
             self.progress = as_bool(progress, "progress")
             self.plot = as_bool(plot, "plot")
+            self.int8 = self.constraint["bits_per_weight"] == INT8_BITS
+            self.int8_tolerance = _number(int8_tolerance, "int8_tolerance")
+            if self.int8_tolerance is None or self.int8_tolerance < 0:
+                raise ConfigError(f"int8_tolerance must be a number >= 0 (an F1 difference, e.g. 0.01), got {int8_tolerance!r}.")
+            if self.int8:
+                from .quantize import require_int8
+
+                require_int8("bits_per_weight 8 (int8 quantisation of the compressed network)")
             self.in_channels = detect_in_channels(self.data["train"])
             if self.netdef is not None:
                 self._check_network_def()
@@ -343,12 +364,13 @@ class CompressWorkflow:
         return total_weights(self.arch, widths, self.spatial_dims, self.in_channels, self.out_channels)
 
     def _fit_files(self) -> bool:
-        """Whether the exported files must fit the disk budget (``disk_budget_counts`` "files", 32-bit weights)."""
+        """Whether the exported files must fit the disk budget (``disk_budget_counts`` "files"; 32-bit
+        weights: the float files, 8-bit: the int8 file)."""
         if self.constraint["disk_budget_mb"] is None or self.disk_budget_counts != "files":
             return False
-        if self.constraint["bits_per_weight"] != 32:
+        if self.constraint["bits_per_weight"] not in (32, INT8_BITS):
             logger.warning(
-                f"disk_budget_counts 'files' needs bits_per_weight 32 (the exported files store float32), got "
+                f"disk_budget_counts 'files' needs bits_per_weight 32 or 8 (the float32 or int8 files), got "
                 f"{self.constraint['bits_per_weight']:g}: the budget counts the weights at that precision only."
             )
             return False
@@ -410,10 +432,14 @@ class CompressWorkflow:
         if excess <= 0:
             return plan, sizes
         smallest = self._weights(self._smallest_widths())
-        lo = disk_bytes(smallest, 32) / MB  # its files fit (checked by _check_feasible)
+        lo = disk_bytes(smallest, self.constraint["bits_per_weight"]) / MB  # its files fit (checked by _check_feasible)
         hi = plan.disk_bytes / MB           # these weights' files do not
         best = None
         guess = hi - excess / MB
+        if self.int8:  # the accounting's int8 overhead (docs/method.md §4.1, int8 files): the first guess
+            from monai_ccnet.workflows.quantize import planned_int8_bytes
+
+            guess = budget_mb - (planned_int8_bytes(self._network(plan.widths)) - plan.weights) / MB
         for step in range(24):  # stops when the bracket is 0.1 % of the budget wide
             if hi - lo <= 1e-3 * budget_mb:
                 break
@@ -433,7 +459,13 @@ class CompressWorkflow:
         return best
 
     def _file_sizes(self, widths: Sequence[int], shape: Sequence[int]) -> dict[str, int]:
-        """Bytes of each exported file for an (untrained: same size) network of ``widths``."""
+        """Bytes of each exported file the budget counts, for an (untrained: same size) network of
+        ``widths``; with ``bits_per_weight`` 8, the int8 file (quantised on random inputs: its size
+        does not depend on the calibration)."""
+        if self.int8:  # with INT8_SIZE_SLACK bytes of room: the trained network's ranges may add a few bytes
+            from .quantize import INT8_SIZE_SLACK, int8_file_bytes
+
+            return {"int8": int8_file_bytes(self._network(widths), shape) + INT8_SIZE_SLACK}
         with tempfile.TemporaryDirectory() as folder:
             files = export_network(self._network(widths), shape, folder, formats=self.export)
             return {kind: os.path.getsize(path) for kind, path in files.items()}
@@ -502,9 +534,16 @@ class CompressWorkflow:
         # network (models/model.pt is written first) nor the report, which names what failed
         export_errors: dict[str, str] = {}
         files.update(export_network(compressed, shape, models_dir, formats=self.export, errors=export_errors))
+        int8 = None
+        if self.int8:
+            int8 = self._quantize(compressed, models_dir, compressed_info, export_errors)
+            if int8.get("file"):
+                files["int8"] = int8["file"]
         sizes = {kind: os.path.getsize(path) for kind, path in files.items() if kind in _FILE_NAMES}
         report = self._report(plan, model, compressed_info, full_info, files, sizes, fit_files)
         report["export_errors"] = export_errors or None
+        if int8 is not None:
+            report["int8"] = int8
         if self.netdef is not None:
             report["network_def"] = self._network_def_report(plan, model)
             report["files"]["network_def"] = report["network_def"]["override"]
@@ -530,7 +569,22 @@ class CompressWorkflow:
                   f"with: {report['network_def']['train_command']}")
         for kind, why in export_errors.items():
             print(f"{kind} export failed (the report's export_errors; models/model.pt holds the network): {why}")
+        if int8 is not None and int8.get("note"):
+            print(f"int8: {int8['note']}")
         return report
+
+    def _quantize(self, network, models_dir: Path, float_info: Mapping, errors: dict) -> dict:
+        """The int8 network: quantised, scored, timed and checked (:func:`~monai_ccnet.workflows.quantize.int8_step`);
+        a failure is one line in ``errors["int8"]`` and costs nothing else."""
+        import torch
+
+        from .quantize import int8_step
+
+        budget = self.constraint["disk_budget_mb"] * MB if self.constraint["disk_budget_mb"] is not None else None
+        return int8_step(network, self.data["train"], self.data["test"], self.recipe, self.in_channels, models_dir,
+                         float_info, tolerance=self.int8_tolerance, budget_bytes=budget,
+                         latency_repeats=self.latency_repeats, threads=torch.get_num_threads(), seed=self.seed,
+                         errors=errors)
 
     # ---------------------------------------------------------------------------------------
     # the report
@@ -664,6 +718,8 @@ class CompressWorkflow:
         if c["kind"] == "disk":
             budget_mb = self.constraint["disk_budget_mb"]
             counts = (
+                "the int8 file models/model.int8.onnx as written (the float32 files are the fallback, not counted)"
+                if fit_files and self.int8 else
                 "every exported file (model.pt, model.ts, model.onnx as written)" if fit_files
                 else f"the weights only, at {plan.bits_per_weight:g} bits per weight (biases, normalisation and the "
                      "file container are not counted)"
@@ -672,7 +728,16 @@ class CompressWorkflow:
                       "disk_budget_counts": "files" if fit_files else "weights",
                       "planned_weights_mb": c["value"], "bits_per_weight": plan.bits_per_weight}
             prediction.append(_check(f"weights at {plan.bits_per_weight:g} bits/weight", plan.disk_bytes / MB, budget_mb, "MB"))
+            if fit_files and self.int8:
+                from .quantize import planned_int8_bytes
+
+                prediction.append(_check("int8 file (accounting)", planned_int8_bytes(self._network(plan.widths)) / MB,
+                                         budget_mb, "MB"))
             for kind, size in sizes.items():
+                if fit_files and self.int8 and kind != "int8":
+                    measurement.append({"what": f"file models/{_FILE_NAMES[kind]}", "value": size / MB, "limit": None,
+                                        "unit": "MB", "met": None, "note": "float32 fallback, not counted"})
+                    continue
                 measurement.append(_check(f"file models/{_FILE_NAMES[kind]}", size / MB, budget_mb, "MB"))
         elif c["kind"] == "memory":
             budget = {"kind": "memory", "value_mb": c["value"],

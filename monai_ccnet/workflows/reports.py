@@ -153,14 +153,46 @@ def compress_markdown(report: Mapping) -> str:
         f"{_model_text(report['degradation'])}).",
         f"Complexity per stage: {_fmt(report['complexity'])}.",
         "",
+        *_int8_lines(report.get("int8")),
         "## Files",
         "",
     ]
     sizes = report.get("file_bytes", {})
     for key, path in report["files"].items():
-        size = sizes.get(path.rsplit("/", 1)[-1]) if key in ("state_dict", "torchscript", "onnx") else None
+        size = sizes.get(path.rsplit("/", 1)[-1]) if key in ("state_dict", "torchscript", "onnx", "int8") else None
         lines.append(f"- {key}: `{path}`" + (f" ({size:,} bytes)" if size is not None else ""))
     return "\n".join(lines) + "\n"
+
+
+def _int8_lines(int8: Mapping | None) -> list[str]:
+    """The int8 network against the float one (``report["int8"]``, bits_per_weight 8): F1, sizes, latency."""
+    if not int8:
+        return []
+    lines = ["## int8 network (bits_per_weight 8)", ""]
+    if int8.get("error"):
+        return lines + [f"Quantisation failed: {int8['error']}. The float32 export is the deliverable.", ""]
+    lat, flat = int8["latency_ms"]["int8"], int8["latency_ms"]["float32"]
+    lines += [
+        markdown_table(
+            ["network", "file", "bytes", "test F1", "test IoU", "ms, 1 thread", "ms, all cores"],
+            [["float32", "model.onnx (dynamic batch)", int8["float_onnx_bytes"], int8.get("float_f1"), int8.get("float_iou"),
+              flat["1_thread"], flat["all_cores"]],
+             ["int8", "model.int8.onnx", int8["bytes"], int8.get("f1"), int8.get("iou"), lat["1_thread"], lat["all_cores"]]],
+        ),
+        "",
+        f"F1 change {_fmt(int8.get('f1_change'))} (tolerance {_fmt(int8['tolerance'])}); "
+        f"{_fmt(int8['size_ratio'])}x smaller; {_fmt(int8['latency_ratio']['1_thread'])}x faster on one thread, "
+        f"{_fmt(int8['latency_ratio']['all_cores'])}x on all cores (ONNX Runtime CPU, input {int8['latency_input']}).",
+        f"Accounting's int8 file size: {int8['planned_bytes']:,} bytes, written {int8['bytes']:,}"
+        + (f"; budget {int8['budget_bytes']:,.0f} bytes: {'met' if int8['fits_budget'] else '**not met**'}"
+           if int8.get("budget_bytes") is not None else "") + ".",
+        f"Calibration: {int8['calibration']['patches']} patches of {int8['calibration']['images']} training images, "
+        f"{int8['calibration']['method']}, {int8['calibration']['format']} ({int8['calibration']['tool']}).",
+        ("**Deliverable: the int8 network** (models/model.int8.onnx)." if int8.get("deliverable") == "int8"
+         else f"**Deliverable: the float32 export**: {int8.get('note', '')}"),
+        "",
+    ]
+    return lines
 
 
 def _model_text(degradation: Mapping) -> str:
