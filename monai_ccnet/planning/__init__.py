@@ -1,8 +1,8 @@
 """Degradation models and the compression planner (docs/method.md §3 and §4).
 
 numpy, scipy + stdlib (and the torch-free part of ``monai_ccnet.complexity``: its vocabulary and
-report reader): ``import monai_ccnet.planning`` works without torch or
-MONAI, and a plan takes well under 10 ms. One job per module, imported in this order (each uses only those above):
+report reader): ``import monai_ccnet.planning`` works without torch or MONAI, and a plan takes
+well under 10 ms. One job per module, imported in this order (each uses only those above):
 
 - ``equations``: the paper's planning equations (the JB rule and the complexity reports are
   ``monai_ccnet.complexity``'s: ``complexity.equations``, ``complexity.report``);
