@@ -23,7 +23,9 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
+from collections import OrderedDict
 from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 from monai.data import CacheDataset, DataLoader, Dataset
+from monai.data.meta_obj import get_track_meta, set_track_meta
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
     CheckpointSaver,
@@ -55,10 +58,12 @@ from monai.transforms import (
     LoadImaged,
     RandCropByPosNegLabeld,
     RandFlipd,
+    RandomizableTrait,
     RandRotate90d,
     Resized,
     ScaleIntensityd,
     SpatialPadd,
+    Transform,
 )
 from monai.utils import optional_import, set_determinism
 
@@ -72,6 +77,9 @@ __all__ = [
     "split_validation",
     "load_transforms",
     "train_transforms",
+    "TrainCompose",
+    "SharedCacheDataset",
+    "FAST_PATHS",
     "post_transforms",
     "cpu_supports_bf16",
     "autocast_dtype",
@@ -239,13 +247,50 @@ def load_transforms(
     return transforms
 
 
+#: the training speed-ups of docs/RESULTS.md (training throughput) that keep every trained number
+#: bit-identical; ``False`` gives MONAI's plain path (benchmarks/probe_speed.py's baseline)
+FAST_PATHS = True
+
+
+def _is_random(transform) -> bool:
+    # the test CacheDataset uses to split a Compose into its cached and its per-step part
+    return isinstance(transform, RandomizableTrait) or not isinstance(transform, Transform)
+
+
+class TrainCompose(Compose):
+    """``Compose`` whose random part (patches, flips, rotations: the part ``CacheDataset`` runs at
+    every step) runs with MONAI's metadata tracking off (``set_track_meta(False)``).
+
+    Training needs no inverse, and with tracking on every random transform re-wraps its output as
+    a ``MetaTensor`` whose per-op bookkeeping was most of the data time of a small network on CPU
+    (about 90 of 115 ms per step, busi at 64x64 patches), and the batches then reach the network and
+    the loss as ``MetaTensor``\ s too. The random draws and the arithmetic are the same, so trained
+    numbers are bit-identical (tests/test_training_speed.py; docs/RESULTS.md). The deterministic
+    part (loading, resizing) keeps tracking as configured. Off with ``FAST_PATHS = False``.
+    """
+
+    def __call__(self, input_, start=0, end=None, threading=False, lazy: bool | None = None):
+        first = self.get_index_of_first(_is_random)
+        if not FAST_PATHS or first is None or (end is not None and end <= first) or not get_track_meta():
+            return super().__call__(input_, start, end, threading, lazy)
+        if start < first:
+            input_ = super().__call__(input_, start, first, threading, lazy)
+            start = first
+        set_track_meta(False)
+        try:
+            return super().__call__(input_, start, end, threading, lazy)
+        finally:
+            set_track_meta(True)
+
+
 def train_transforms(recipe: Mapping | None = None, in_channels: int = 1) -> Compose:
-    """Loading + padding to the patch size + patches (half on foreground) + flips + 90-degree rotations."""
+    """Loading + padding to the patch size + patches (half on foreground) + flips + 90-degree rotations
+    (a :class:`TrainCompose`: the random part runs on plain tensors)."""
     recipe = make_recipe(recipe)
     keys = ["image", "label"]
     patch = recipe["patch_size"]
     spatial_axes = list(range(len(patch)))
-    return Compose(
+    return TrainCompose(
         load_transforms(in_channels, recipe=recipe, resize_label=True)
         + [
             SpatialPadd(keys=keys, spatial_size=patch),
@@ -402,10 +447,86 @@ def apply_num_threads(setting: int | str | None = "auto") -> int:
     return threads
 
 
-def _dataset(items, transform, recipe):
+#: decoded (deterministically transformed) items this process already loaded, shared by its runs:
+#: ``(what, item fingerprint) -> (cached item, bytes)``; at most ``_DECODED_MAX_BYTES`` of
+#: tensors, the oldest dropped first
+_DECODED: "OrderedDict[tuple, tuple]" = OrderedDict()
+_DECODED_MAX_BYTES = 2 * 1024**3
+_DECODED_BYTES = [0]
+_DECODED_LOCK = threading.Lock()
+
+
+def _nbytes(item) -> int:
+    if isinstance(item, Mapping):
+        return sum(_nbytes(v) for v in item.values())
+    if isinstance(item, (list, tuple)):
+        return sum(_nbytes(v) for v in item)
+    if isinstance(item, torch.Tensor):
+        return item.numel() * item.element_size()
+    return int(getattr(item, "nbytes", 0) or 0)
+
+
+def _item_fingerprint(item: Mapping) -> tuple | None:
+    """An item's files (path, size, modification time) and other values; None (do not share) when
+    a value is not a file path or a plain scalar (e.g. an array)."""
+    key = []
+    for name in sorted(item, key=str):
+        value = item[name]
+        if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
+            stat = os.stat(value)
+            key.append((str(name), os.fspath(value), stat.st_size, stat.st_mtime_ns))
+        elif isinstance(value, (str, int, float, bool, type(None))):
+            key.append((str(name), value))
+        else:
+            return None
+    return tuple(key)
+
+
+class SharedCacheDataset(CacheDataset):
+    """``CacheDataset`` whose cached items (the deterministic part of the transform: read, match
+    channels, scale, resize, pad, foreground indices) are shared by every run of this process that
+    loads the same files with the same deterministic transforms (``what``): the runs of a probe or
+    a calibration worker decode and resize each image once instead of once per run. The cached
+    item is the one ``CacheDataset`` would compute (random transforms still start from a copy of
+    it), so trained numbers are bit-identical. Off with ``FAST_PATHS = False``."""
+
+    def __init__(self, data, transform, what: tuple, **kwargs):
+        self.what = what
+        super().__init__(data, transform, **kwargs)
+
+    def _load_cache_item(self, idx: int):
+        fingerprint = _item_fingerprint(self.data[idx]) if FAST_PATHS else None
+        if fingerprint is None:
+            return super()._load_cache_item(idx)
+        key = (self.what, fingerprint)
+        hit = _DECODED.get(key)
+        if hit is not None:
+            return hit[0]
+        item = super()._load_cache_item(idx)
+        size = _nbytes(item)
+        if size <= _DECODED_MAX_BYTES:
+            with _DECODED_LOCK:  # CacheDataset fills its cache from a thread pool
+                if key not in _DECODED:
+                    _DECODED[key] = (item, size)
+                    _DECODED_BYTES[0] += size
+                while _DECODED_BYTES[0] > _DECODED_MAX_BYTES and _DECODED:
+                    _DECODED_BYTES[0] -= _DECODED.popitem(last=False)[1][1]
+        return item
+
+
+def _dataset(items, transform, recipe, what: tuple | None = None):
+    """A ``CacheDataset`` (shared decoded items when ``what`` names the deterministic transforms), or
+    a plain ``Dataset`` with ``cache_rate`` 0."""
     if recipe["cache_rate"] > 0:
+        if what is not None:
+            return SharedCacheDataset(items, transform, what, cache_rate=recipe["cache_rate"], progress=False)
         return CacheDataset(items, transform, cache_rate=recipe["cache_rate"], progress=False)
     return Dataset(items, transform)
+
+
+def _decoded_key(kind: str, recipe: Mapping, in_channels: int) -> tuple:
+    # everything the deterministic part of the recipe's transforms depends on
+    return (kind, int(in_channels), recipe["image_size"], tuple(recipe["patch_size"]))
 
 
 class _KeepBestWeights:
@@ -454,8 +575,8 @@ def build_training(
     train_pre.set_random_state(seed=seed)
     val_pre = Compose(load_transforms(in_channels, recipe=recipe))
     post = post_transforms(val_pre)
-    train_ds = _dataset(list(train_items), train_pre, recipe)
-    val_ds = _dataset(list(val_items), val_pre, recipe)
+    train_ds = _dataset(list(train_items), train_pre, recipe, _decoded_key("train", recipe, in_channels))
+    val_ds = _dataset(list(val_items), val_pre, recipe, _decoded_key("eval", recipe, in_channels))
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
         train_ds, batch_size=recipe["batch_size"], shuffle=True, num_workers=recipe["num_workers"], generator=generator
@@ -597,7 +718,7 @@ def evaluate_network(
     apply_num_threads(recipe["num_threads"])
     key_metric, extra_metrics = segmentation_metrics()
     preprocessing = Compose(load_transforms(in_channels, recipe=recipe))
-    loader = DataLoader(_dataset(list(items), preprocessing, recipe), batch_size=1)
+    loader = DataLoader(_dataset(list(items), preprocessing, recipe, _decoded_key("eval", recipe, in_channels)), batch_size=1)
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=loader,
