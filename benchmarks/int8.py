@@ -7,7 +7,9 @@ probe-plans runs' ``config.recipe``, ``docs/results/probe_plans/runs/busi__w4-8-
 :mod:`monai_ccnet.workflows.quantize` (calibrated on training patches; with and without
 ``reduce_range``), score every int8 file with the same evaluator (and the float ONNX file too, a check
 that the ONNX Runtime path scores like the torch one), and time float32 and int8 ONNX Runtime sessions
-round-robin on one sliding-window batch, one thread and all cores.
+round-robin on one sliding-window batch, one thread and all cores. First (once, ``<work>/overhead.json``)
+it measures what an int8 file adds to one byte per weight on untrained networks of the three
+architectures, the data behind the accounting's ``int8_file_bytes`` (docs/method.md §4.1).
 
 Each dataset's result is written as soon as it is done (``<work>/<dataset>.json``, resumable: a
 dataset with a result is not run again) and the table is rewritten to ``--output`` after each one.
@@ -96,6 +98,40 @@ def round_robin(paths: dict, shape, threads, rounds: int) -> dict:
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 
+def overhead_fit() -> dict:
+    """What an int8 file adds to one byte per weight (docs/method.md §4.1): the files of untrained
+    networks (parameters made distinct, as in ``quantize.int8_file_bytes``) of the three
+    architectures, 2-D and 3-D, against the accounting's ``int8_file_bytes``; least squares of
+    ``bytes - weights`` on (output channels, convolutions)."""
+    import numpy as np
+    import torch
+
+    from monai_ccnet.accounting import INT8_CHANNEL_BYTES, INT8_LAYER_BYTES, conv_layers, int8_onnx_bytes, total_weights
+    from monai_ccnet.workflows.common import build_model
+    from monai_ccnet.workflows.quantize import int8_file_bytes
+
+    widths_2d = ((2, 4, 8, 16, 32), (3, 6, 13, 25, 50), (4, 8, 16, 32, 64), (8, 16, 32, 64, 128), (16, 32, 64, 128, 256))
+    rows = []
+    for dims, grid in ((2, widths_2d), (3, widths_2d[:1] + widths_2d[2:4])):
+        for arch in ("unet", "cumedvision", "ucunet"):
+            for widths in grid:
+                torch.manual_seed(0)
+                layers = conv_layers(arch, widths)
+                written = int8_file_bytes(build_model(arch, widths, spatial_dims=dims), [1, 1] + [32] * dims)
+                rows.append({"arch": arch, "spatial_dims": dims, "widths": list(widths), "bytes": written,
+                             "weights": total_weights(arch, widths, dims), "channels": sum(l.out_channels for l in layers),
+                             "convolutions": len(layers), "accounting": int8_onnx_bytes(arch, widths, dims)})
+    a = np.array([[r["channels"], r["convolutions"]] for r in rows], float)
+    y = np.array([r["bytes"] - r["weights"] for r in rows], float)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    over = [r["accounting"] - r["bytes"] for r in rows]
+    return {"rows": rows, "least_squares": {"bytes_per_channel": float(coef[0]), "bytes_per_convolution": float(coef[1]),
+                                            "max_abs_residual": float(np.abs(y - a @ coef).max())},
+            "accounting": {"bytes_per_channel": INT8_CHANNEL_BYTES, "bytes_per_convolution": INT8_LAYER_BYTES,
+                           "min_over_bytes": min(over), "max_over_bytes": max(over),
+                           "max_over_fraction": max(o / r["bytes"] for o, r in zip(over, rows))}}
+
+
 def run_dataset(name: str, folder: Path, recipe: dict, args, work: Path) -> dict:
     import torch
     from monai.utils import set_determinism
@@ -171,6 +207,13 @@ def main(argv=None) -> int:
     recipe, recipe_note = recipe_from(args)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    overhead_file = work / "overhead.json"
+    if not overhead_file.is_file():
+        print("int8 file overhead: quantising untrained networks ...", flush=True)
+        atomic_write_json(overhead_file, overhead_fit())
+    overhead = json.loads(overhead_file.read_text())
+    print(f"int8 file overhead: least squares {overhead['least_squares']}; accounting over by "
+          f"{overhead['accounting']['min_over_bytes']}..{overhead['accounting']['max_over_bytes']} bytes", flush=True)
     results = {}
     for name, folder in folders.items():
         done = work / f"{name}.json"
@@ -195,6 +238,7 @@ def main(argv=None) -> int:
                             "calibration on training patches; int8_reduce_range: 7-bit weights (AVX2 saturation)",
             "latency": "ONNX Runtime CPU, median of round-robin runs on one sliding-window batch",
             "results": results,
+            "int8_file_overhead": overhead,
         }
         atomic_write_json(Path(args.output), table)
     return 0

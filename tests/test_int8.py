@@ -20,7 +20,9 @@ from monai_ccnet.workflows import quantize  # noqa: E402
 from monai_ccnet.workflows.common import build_model  # noqa: E402
 
 needs_int8 = pytest.mark.skipif(not quantize.int8_available(), reason='needs the [int8] extra: pip install "monai_ccnet[int8]"')
-TINY = {"patch_size": [32, 32], "max_epochs": 1, "epoch_length": 2}
+#: cache_rate 0: every evaluation decodes its own items (the recipe's process-wide decoded-item cache
+#: would hand one test's preprocessed items, and their recorded transforms, to the next test's evaluator)
+TINY = {"patch_size": [32, 32], "max_epochs": 1, "epoch_length": 2, "cache_rate": 0}
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +166,21 @@ def test_the_int8_file_meets_a_budget_its_weights_alone_would_overfill(data, tmp
     assert int8_onnx_bytes("unet", plain.widths) > budget * MB, "the test needs a plan the overhead pushes over"
     assert report["constraint"]["value"] < budget and report["int8"]["fits_budget"]
     assert report["compressed"]["weights"] < plain.weights
+
+
+@needs_int8
+def test_a_monai_network_def_gets_an_int8_file_within_the_budget(data, tmp_path):
+    """MONAI's UNet (instance norm, PReLU, residual units: more than the accounting models) through
+    network_def_file: the budget search measures its quantised files, and the written one fits."""
+    configs = tmp_path / "bundle" / "configs"
+    configs.mkdir(parents=True)
+    block = {"_target_": "UNet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [8, 16, 32, 64],
+             "strides": [2, 2, 2], "num_res_units": 2}
+    (configs / "train.json").write_text(json.dumps({"network_def": block}))
+    budget = 0.15
+    report = _workflow(data, tmp_path / "out", network_def_file=str(configs / "train.json"), disk_budget_mb=budget,
+                       export=["torchscript"]).run()
+    int8 = report["int8"]
+    assert int8["bytes"] <= budget * MB and int8["fits_budget"] and "planned_bytes" not in int8
+    assert (tmp_path / "out" / "models" / "model.int8.onnx").stat().st_size == int8["bytes"]
+    assert [c["what"] for c in report["checks"]["prediction"]] == ["weights at 8 bits/weight"]

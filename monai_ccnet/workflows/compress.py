@@ -436,7 +436,7 @@ class CompressWorkflow:
         hi = plan.disk_bytes / MB           # these weights' files do not
         best = None
         guess = hi - excess / MB
-        if self.int8:  # the accounting's int8 overhead (docs/method.md §4.1, int8 files): the first guess
+        if self.int8 and self.netdef is None:  # the accounting's int8 overhead (docs/method.md §4.1): the first guess
             from monai_ccnet.workflows.quantize import planned_int8_bytes
 
             guess = budget_mb - (planned_int8_bytes(self._network(plan.widths)) - plan.weights) / MB
@@ -465,7 +465,13 @@ class CompressWorkflow:
         if self.int8:  # with INT8_SIZE_SLACK bytes of room: the trained network's ranges may add a few bytes
             from .quantize import INT8_SIZE_SLACK, int8_file_bytes
 
-            return {"int8": int8_file_bytes(self._network(widths), shape) + INT8_SIZE_SLACK}
+            try:
+                return {"int8": int8_file_bytes(self._network(widths), shape) + INT8_SIZE_SLACK}
+            except Exception as err:  # noqa: BLE001 - before training: one line, not a traceback
+                raise ConfigError(
+                    f"bits_per_weight 8: the {self.arch} network (widths {'-'.join(map(str, widths))}) does not quantise "
+                    f"to int8 with ONNX Runtime ({type(err).__name__}: {_first_line(err)}); use bits_per_weight 32."
+                ) from None
         with tempfile.TemporaryDirectory() as folder:
             files = export_network(self._network(widths), shape, folder, formats=self.export)
             return {kind: os.path.getsize(path) for kind, path in files.items()}
@@ -581,10 +587,13 @@ class CompressWorkflow:
         from .quantize import int8_step
 
         budget = self.constraint["disk_budget_mb"] * MB if self.constraint["disk_budget_mb"] is not None else None
-        return int8_step(network, self.data["train"], self.data["test"], self.recipe, self.in_channels, models_dir,
-                         float_info, tolerance=self.int8_tolerance, budget_bytes=budget,
-                         latency_repeats=self.latency_repeats, threads=torch.get_num_threads(), seed=self.seed,
-                         errors=errors)
+        section = int8_step(network, self.data["train"], self.data["test"], self.recipe, self.in_channels, models_dir,
+                            float_info, tolerance=self.int8_tolerance, budget_bytes=budget,
+                            latency_repeats=self.latency_repeats, threads=torch.get_num_threads(), seed=self.seed,
+                            errors=errors)
+        if self.netdef is not None:  # the accounting models our architectures' files, not a network_def's
+            section.pop("planned_bytes", None)
+        return section
 
     # ---------------------------------------------------------------------------------------
     # the report
@@ -728,7 +737,7 @@ class CompressWorkflow:
                       "disk_budget_counts": "files" if fit_files else "weights",
                       "planned_weights_mb": c["value"], "bits_per_weight": plan.bits_per_weight}
             prediction.append(_check(f"weights at {plan.bits_per_weight:g} bits/weight", plan.disk_bytes / MB, budget_mb, "MB"))
-            if fit_files and self.int8:
+            if fit_files and self.int8 and self.netdef is None:  # the accounting models our architectures' files
                 from .quantize import planned_int8_bytes
 
                 prediction.append(_check("int8 file (accounting)", planned_int8_bytes(self._network(plan.widths)) / MB,

@@ -174,7 +174,12 @@ def quantize_onnx(
     int8_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(float_path), str(prepared))
+        try:
+            quant_pre_process(str(float_path), str(prepared))
+        except Exception as err:  # noqa: BLE001 - e.g. "Incomplete symbolic shape inference" (MONAI's SegResNet)
+            logger.info(f"quant_pre_process with symbolic shape inference failed ({type(err).__name__}: {err}); "
+                        "pre-processing without it")
+            quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared), str(int8_path), Reader(list(patches), batch),
             quant_format=QuantFormat.QDQ, per_channel=bool(per_channel), reduce_range=bool(reduce_range),
@@ -202,9 +207,19 @@ def quantize_network(
 
 
 def int8_file_bytes(network: torch.nn.Module, example_shape: Sequence[int], **options) -> int:
-    """Bytes of the int8 file ``network`` quantises to (written to a temporary folder)."""
+    """Bytes of the int8 file ``network`` quantises to (written to a temporary folder), with every
+    parameter made distinct first, as training leaves them: the exporters store identical constants
+    once (an untrained network's norm scales of 1, biases of 0, PReLU slopes of 0.25), which would
+    size the file of an untrained network a few kB below the trained one's."""
+    import copy
+
+    sized = copy.deepcopy(network).eval().cpu()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in sized.parameters():
+            parameter.add_(1e-2 * torch.rand(parameter.shape, generator=generator, dtype=parameter.dtype))
     with tempfile.TemporaryDirectory() as folder:
-        return os.path.getsize(quantize_network(network, example_shape, Path(folder) / "model.int8.onnx", **options))
+        return os.path.getsize(quantize_network(sized, example_shape, Path(folder) / "model.int8.onnx", **options))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,9 +274,14 @@ def evaluate_onnx(path: str | os.PathLike, items: Sequence[Mapping], recipe: Map
                   in_channels: int = 1, threads: int | None = None) -> dict[str, float]:
     """Foreground F1 / IoU of an ONNX file on ``items``: :func:`~monai_ccnet.workflows.recipe.evaluate_network`
     (sliding window, inverse resize, MONAI's confusion-matrix metrics) with the file as the network."""
-    from .recipe import evaluate_network
+    from .recipe import evaluate_network, make_recipe
 
-    return evaluate_network(OrtNetwork(path, threads), items, recipe, "cpu", in_channels)
+    # cache_rate 0: a plain Dataset (one pass either way). The recipe's shared decoded-item cache
+    # (recipe.SharedCacheDataset) hands a second evaluation in a process the items the first one
+    # preprocessed, whose recorded transforms Invertd then refuses to invert with this call's own
+    # Compose ("Error Lambda getting the most recently applied invertible transform"): the float
+    # network was scored first, in this process
+    return evaluate_network(OrtNetwork(path, threads), items, {**make_recipe(recipe), "cache_rate": 0}, "cpu", in_channels)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -181,9 +181,11 @@ def _int8_lines(int8: Mapping | None) -> list[str]:
         ),
         "",
         f"F1 change {_fmt(int8.get('f1_change'))} (tolerance {_fmt(int8['tolerance'])}); "
-        f"{_fmt(int8['size_ratio'])}x smaller; {_fmt(int8['latency_ratio']['1_thread'])}x faster on one thread, "
-        f"{_fmt(int8['latency_ratio']['all_cores'])}x on all cores (ONNX Runtime CPU, input {int8['latency_input']}).",
-        f"Accounting's int8 file size: {int8['planned_bytes']:,} bytes, written {int8['bytes']:,}"
+        f"{_fmt(int8['size_ratio'])}x smaller; float32 / int8 latency {_fmt(int8['latency_ratio']['1_thread'])} on one "
+        f"thread, {_fmt(int8['latency_ratio']['all_cores'])} on all cores (above 1: int8 is faster; ONNX Runtime CPU, "
+        f"input {int8['latency_input']}).",
+        (f"Accounting's int8 file size: {int8['planned_bytes']:,} bytes, written {int8['bytes']:,}"
+         if int8.get("planned_bytes") is not None else f"Written: {int8['bytes']:,} bytes")
         + (f"; budget {int8['budget_bytes']:,.0f} bytes: {'met' if int8['fits_budget'] else '**not met**'}"
            if int8.get("budget_bytes") is not None else "") + ".",
         f"Calibration: {int8['calibration']['patches']} patches of {int8['calibration']['images']} training images, "
