@@ -19,6 +19,7 @@ quantiser: docs/RESULTS.md, "int8".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import statistics
@@ -153,6 +154,16 @@ def calibration_patches(
     return patches
 
 
+@contextlib.contextmanager
+def _working_directory(folder):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def quantize_onnx(
     float_path: str | os.PathLike,
     int8_path: str | os.PathLike,
@@ -174,12 +185,15 @@ def quantize_onnx(
     int8_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         prepared = Path(folder) / "prepared.onnx"
-        try:
-            quant_pre_process(str(float_path), str(prepared))
-        except Exception as err:  # noqa: BLE001 - e.g. "Incomplete symbolic shape inference" (MONAI's SegResNet)
-            logger.info(f"quant_pre_process with symbolic shape inference failed ({type(err).__name__}: {err}); "
-                        "pre-processing without it")
-            quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        # in the temporary folder: a failed symbolic shape inference saves its model (and external data
+        # files) to the working directory
+        with _working_directory(folder):
+            try:
+                quant_pre_process(str(Path(float_path).resolve()), str(prepared))
+            except Exception as err:  # noqa: BLE001 - e.g. "Incomplete symbolic shape inference" (MONAI's SegResNet)
+                logger.info(f"quant_pre_process with symbolic shape inference failed ({type(err).__name__}: {err}); "
+                            "pre-processing without it")
+                quant_pre_process(str(Path(float_path).resolve()), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared), str(int8_path), Reader(list(patches), batch),
             quant_format=QuantFormat.QDQ, per_channel=bool(per_channel), reduce_range=bool(reduce_range),
