@@ -110,7 +110,6 @@ def test_compress_a_3d_network_on_tiny_volumes(tmp_path):
     ({**SEGRESNET}, {"recipe": {"patch_size": [20, 20]}}, ["refuses the recipe's patch [20, 20]", "recipe#patch_size"]),
     ({**UNET, "spatial_dims": 3}, {}, ["is 3-D", "--spatial_dims 3"]),
     ({**UNET, "out_channels": 3}, {}, ["out_channels is 3", "set out_channels 2"]),
-    ({**UNET}, {"predictor": "probe"}, ["predictor probe", "predictor calibration"]),
     ({**SEGRESNET}, {"layerwise": True}, ["only uniform plans"]),
 ])
 def test_bad_network_defs_are_one_line_before_anything_is_measured(data2d, tmp_path, block, kwargs, words):

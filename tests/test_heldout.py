@@ -99,3 +99,39 @@ def test_identical_plans_count_once_in_the_summaries():
             {"dataset": "chase_db1", "constraint": "floor 0.90", "refused": "no plan", "layerwise": False}]
     assert [(r["constraint"], r.get("layerwise")) for r in _distinct_plans(rows)] == [
         ("floor 0.90", False), ("floor 0.95", False), ("floor 0.90", False)]
+
+
+def test_network_probe_plan_check_probes_plans_and_trains_a_monai_network(tmp_path):
+    """``heldout probe-plans --network-def``: the probe of a MONAI UNet trained fresh, floors planned
+    from it in the registry's weights, plans and the full network trained with seeds 0 and 1; a rerun
+    trains nothing."""
+    from monai_ccnet.data import make_synthetic_dataset
+    from monai_ccnet.nets.network_def import read_network_def
+    from monai_ccnet.planning import fit_degradation
+    from monai_ccnet.workflows.heldout import NetworkProbePlanCheck
+    from tests.conftest import saturating_records
+
+    make_synthetic_dataset(tmp_path / "data", "discs", num_images=6, size=32)
+    block = {"_target_": "UNet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [16, 32, 64],
+             "strides": [2, 2], "num_res_units": 2}
+    (tmp_path / "train.json").write_text(json.dumps({"network_def": block}))
+    prior = fit_degradation(saturating_records(), form="saturating", bootstrap=0, interval_bootstrap=20,
+                            provenance={"recipe": TINY_RECIPE, "name": "tiny"})
+    check = NetworkProbePlanCheck(str(tmp_path / "train.json"), str(tmp_path / "data"), str(tmp_path / "out"), ["discs"],
+                                  prior=prior, floors=[0.9], confidences=[None], workers=1)
+    summary = check.run()["summary"]
+    result = json.loads((tmp_path / "out" / "probe_plans.json").read_text())
+    case = result["cases"][0]
+    spec = read_network_def({"network_def": block}).spec
+    assert case["architecture"] == "monai.UNet" and case["base"]["weights"] == spec.weights((16, 32, 64))
+    assert sorted(case["full_seeds"]) == ["0", "1"]
+    assert case["probe"]["probe_widths"] == [[16, 32, 64], [4, 8, 16], [2, 4, 8]]
+    plan = case["plans"][0]
+    if "refused" not in plan:  # a one-epoch probe may refuse honestly; otherwise every seed is trained
+        assert plan["weights"] == spec.weights(plan["widths"]) and len(plan["achieved_seeds"]) == 2
+        assert plan["channels"] == plan["widths"]
+    assert summary["plans"] == 1 and (tmp_path / "out" / "probe_plans.md").is_file()
+    runs = sorted((tmp_path / "out").rglob("runs/*.json"))
+    mtimes = [p.stat().st_mtime_ns for p in runs]
+    check.run()
+    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "out").rglob("runs/*.json"))] == mtimes

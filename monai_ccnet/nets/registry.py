@@ -40,6 +40,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import json
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -554,6 +555,10 @@ class Architecture:
             theta = tuple(_stage_weights_by_resolution(net, widths, int(full["spatial_dims"]), int(full["in_channels"])))
         return NetworkCount(count_weights(net), count_parameters(net), theta)
 
+    def __reduce__(self):
+        # pickled by name (entries hold lambdas): a spawned worker process finds it in its own registry
+        return get_architecture, (self.name,)
+
     def configure(self, kwargs: Mapping[str, Any]) -> "NetworkSpec":
         """This architecture with fixed constructor arguments: what the planner counts."""
         return NetworkSpec(self, kwargs)
@@ -594,6 +599,10 @@ class NetworkSpec:
         self._counts = functools.lru_cache(maxsize=None)(self._count)
         self._memory: dict[tuple, int] = {}
 
+    def __reduce__(self):
+        # the counts' cache is not pickled (worker processes rebuild it)
+        return NetworkSpec, (self.architecture, self.kwargs)
+
     def _count(self, widths: tuple, stages: bool) -> NetworkCount:
         return self.architecture.counts(self.kwargs, widths, stages)
 
@@ -621,6 +630,17 @@ class NetworkSpec:
 
     def build(self, widths: Sequence[int] | None = None) -> nn.Module:
         return self.architecture.build(self.kwargs, widths)
+
+    def fingerprint(self) -> dict:
+        """The architecture and its constructor arguments as JSON values (what a resumed run must
+        match: the same network, e.g. the same ``num_res_units``)."""
+        return json.loads(json.dumps({"architecture": self.name, "target": self.architecture.target,
+                                      "kwargs": self.kwargs}, sort_keys=True, default=repr))
+
+    def scaled_widths(self, multiplier: float) -> tuple[int, ...]:
+        """The base widths scaled by ``multiplier`` (Python's round, as ``resolve_widths``) and moved to
+        the nearest widths the constraints allow (:meth:`snap`): a probe's or a Pareto curve's networks."""
+        return self.snap(accounting.resolve_widths(self.base_widths, multiplier))
 
     def memory_bytes(self, widths: Sequence[int], input_shape: Sequence[int], batch: int = 1, dtype_bytes: int = 4) -> int:
         """Main memory of one inference pass: parameters x ``dtype_bytes`` + the peak of the feature

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import optimize, stats
 
-from ..accounting import resolve_widths, total_weights
+from ..accounting import ARCHITECTURES, resolve_widths, total_weights
 from ..complexity.equations import FOREGROUND_KEY, JB_KEY, JPEG_KEY, component_measures, jb_complexity
 from ..utils import atomic_write_json, read_json
 from . import equations, forms, probe
@@ -180,6 +180,7 @@ class DegradationModel:
         in_channels: int = 1,
         out_channels: int = 2,
         params: dict | None = None,
+        network: Any = None,
     ) -> float:
         """Predicted A(widths) / A(base_widths) for a dataset with per-stage ``complexity``.
 
@@ -189,7 +190,10 @@ class DegradationModel:
         planners' per-stage multipliers. Saturating form (§7.1): the equal-weights rule, Eq. S1 at
         the network's exact log10(weights) relative to the base network's value, with the knee
         of the input-scale complexity ``C_0``: any width vector counts by its weights.
-        ``params`` replaces the model's parameters (a bootstrap refit).
+        ``params`` replaces the model's parameters (a bootstrap refit). ``network``: the network
+        planned, when it is not one of ours (a registry ``NetworkSpec``): a model measured on that
+        architecture (a probe of it) counts its weights with ``network.weights``
+        (:meth:`_log10_weights`).
         """
         widths, base_widths = resolve_widths(widths), resolve_widths(base_widths)
         if len(widths) != len(base_widths):
@@ -198,9 +202,8 @@ class DegradationModel:
         complexity = _checked_complexity(complexity, len(base_widths))
         params = self.params if params is None else params
         if self.form in ("saturating", "measured"):
-            counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
-            x = math.log10(total_weights(self.arch, widths, **counts))
-            x_base = math.log10(total_weights(self.arch, base_widths, **counts))
+            x, x_base = self._log10_weights(widths, base_widths, spatial_dims=spatial_dims, in_channels=in_channels,
+                                            out_channels=out_channels, network=network)
             if self.form == "measured":
                 return float(probe.curve_prediction(self.curve, x, x_base, extrapolate=True)["central"])
             return float(forms.predict_form(params, "saturating", float(complexity[0]), x, x_base, self.knee_bounds))
@@ -247,7 +250,25 @@ class DegradationModel:
         # the low end of the two-sided interval at 2c - 1 is the one-sided bound at c
         return self.predict_interval(widths, base_widths, complexity, 2.0 * float(confidence) - 1.0, **counts)[1]
 
-    def _log10_weights(self, widths, base_widths, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 2):
+    def _log10_weights(self, widths, base_widths, spatial_dims: int = 2, in_channels: int = 1, out_channels: int = 2,
+                       network: Any = None):
+        """log10(weights) of ``widths`` and of ``base_widths``, counted the way the model's curve was:
+        by ``network`` (a registry ``NetworkSpec``) when the model was measured on that architecture
+        (``network.name == arch``: a probe of the user's MONAI network), else by the accounting of
+        ``arch`` (for another architecture's network a proxy, which compress's report names).
+
+        Raises:
+            ValueError: the model's architecture has no torch-free accounting and ``network`` is not it.
+        """
+        if network is not None and getattr(network, "name", None) == self.arch:
+            return (math.log10(network.weights(tuple(int(w) for w in widths))),
+                    math.log10(network.weights(tuple(int(w) for w in base_widths))))
+        if str(self.arch).lower() not in ARCHITECTURES:
+            raise ValueError(
+                f"this degradation model was measured on {self.arch!r}, whose weights only the architecture registry "
+                f"counts: plan that network with it (plan --network-def, compress network_def_file), not "
+                f"{getattr(network, 'name', None) or 'one of ours'}."
+            )
         counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
         return (math.log10(total_weights(self.arch, resolve_widths(widths), **counts)),
                 math.log10(total_weights(self.arch, resolve_widths(base_widths), **counts)))

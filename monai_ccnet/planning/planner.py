@@ -231,6 +231,9 @@ def plan_compression(
     slopes = model.stage_slopes(complexity, n)
     complexity = [float(c) for c in complexity]
     counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
+    # what the model's predictions count with: the network's own weights where the model was measured
+    # on it (a probe of a MONAI network), so that they and min_weights below compare like with like
+    predict_counts = {**counts, "network": network}
 
     theta_stage = stage_weights(arch, base, **counts) if network is None else list(network.stage_weights(base))
     theta = sum(theta_stage)
@@ -256,8 +259,8 @@ def plan_compression(
         if weights_of(tuple(w)) < min_weights:
             return -math.inf  # outside what was measured: no floor is met there
         if confidence is None:
-            return model.predict_relative_accuracy(w, base, complexity, **counts)
-        return model.lower_bound(w, base, complexity, float(confidence), **counts)
+            return model.predict_relative_accuracy(w, base, complexity, **predict_counts)
+        return model.lower_bound(w, base, complexity, float(confidence), **predict_counts)
 
     memory = _memory_function(arch, spatial_dims, in_channels, out_channels, input_shape, batch, dtype_bytes)
     if network is not None and memory is not None:
@@ -353,7 +356,7 @@ def plan_compression(
             if network is not None:
                 plan_widths = list(network.snap(plan_widths, up=True))
             # float noise may leave a stage a hair below the floor: give it one more channel
-            while model.predict_relative_accuracy(plan_widths, base, complexity, **counts) < floor:
+            while model.predict_relative_accuracy(plan_widths, base, complexity, **predict_counts) < floor:
                 drops = [equations.stage_drop(s, w / b) for s, w, b in zip(slopes, plan_widths, base)]
                 plan_widths[drops.index(max(drops))] += 1
                 if network is not None:
@@ -377,8 +380,8 @@ def plan_compression(
     if t_eq is not None:
         equation_multipliers = multipliers_at(t_eq)
     plan_weights = weights_of(tuple(plan_widths))
-    predicted = model.predict_relative_accuracy(plan_widths, base, complexity, **counts)
-    interval = model.predict_interval(plan_widths, base, complexity, interval_level, **counts)
+    predicted = model.predict_relative_accuracy(plan_widths, base, complexity, **predict_counts)
+    interval = model.predict_interval(plan_widths, base, complexity, interval_level, **predict_counts)
     if min_relative_accuracy is not None:
         satisfied = score(plan_widths) >= float(min_relative_accuracy)
 

@@ -105,6 +105,8 @@ class CalibrationSweep:
     #: the fit compares datasets (Eq. 3 across complexities) and normalises by the full network
     min_datasets = 2
     needs_full_width = True
+    #: a registered network to train instead of ``arch`` (a ``monai_ccnet.nets.registry.NetworkSpec``; None: ours)
+    network = None
 
     @config_errors()  # bad input reads as one line in bundle runs (monai_ccnet.errors)
     def __init__(
@@ -135,8 +137,10 @@ class CalibrationSweep:
             )
         self.datasets = {str(k): str(v) for k, v in datasets.items()}
         self.output_dir = Path(output_dir)
-        self.arch = check_arch(arch)
-        self.widths = list(resolve_widths(widths))
+        # a registered network (``network``, a NetworkSpec: set by subclasses, e.g. the probe of a MONAI
+        # network) replaces ``arch`` and ``widths``; runs build and count it through the registry
+        self.arch = self.network.name if self.network is not None else check_arch(arch)
+        self.widths = list(self.network.base_widths) if self.network is not None else list(resolve_widths(widths))
         self.multipliers = [float(m) for m in multipliers]
         if self.needs_full_width and not any(math.isclose(m, 1.0) for m in self.multipliers):
             raise ValueError(f"multipliers must include 1 (the full network's accuracy normalises the others): {self.multipliers}")
@@ -191,6 +195,7 @@ class CalibrationSweep:
             "out_channels": self.out_channels,
             # how the data is loaded (workers, caching) and the thread count do not change the results
             "recipe": {k: v for k, v in self.recipe.items() if k not in ("num_workers", "cache_rate", "num_threads")},
+            **({"network": self.network.fingerprint()} if self.network is not None else {}),
         }
 
     def _run_file(self, key: str) -> Path:
@@ -235,8 +240,10 @@ class CalibrationSweep:
         data = self.data[run["dataset"]]
         # a run is a uniform multiplier of the base widths, or (plan checks) its own width vector
         widths = list(run["widths"]) if run.get("widths") else list(resolve_widths(self.widths, run["multiplier"]))
+        if self.network is not None:  # the registered network takes its own channels (the recipe converts grey/colour)
+            in_channels = self.network.in_channels
         set_determinism(seed=run["seed"])  # same initial weights for the same (width, seed)
-        network = build_model(self.arch, widths, 1.0, self.spatial_dims, in_channels, self.out_channels)
+        network = self._build_network(widths, in_channels)
         start = time.perf_counter()
         result = train_and_evaluate(
             network, data["train"], data["test"], self.recipe, self.device, in_channels, progress=self.progress, seed=run["seed"]
@@ -246,7 +253,7 @@ class CalibrationSweep:
             "complexity": complexity,
             "multiplier": run.get("multiplier"),
             "widths": widths,
-            "weights": total_weights(self.arch, widths, self.spatial_dims, in_channels, self.out_channels),
+            "weights": self._count_weights(widths, in_channels),
             "seed": run["seed"],
             "f1": result["f1"],
             "iou": result["iou"],
@@ -261,6 +268,18 @@ class CalibrationSweep:
             "dataset_dir": portable_dir(data["dataset_dir"]),
             "config": self._fingerprint(),
         }
+
+    def _build_network(self, widths: Sequence[int], in_channels: int):
+        """The network of one run: ours (``arch``) or the registered ``network`` at ``widths``."""
+        if self.network is not None:
+            return self.network.build(widths)
+        return build_model(self.arch, widths, 1.0, self.spatial_dims, in_channels, self.out_channels)
+
+    def _count_weights(self, widths: Sequence[int], in_channels: int) -> int:
+        """Its weights (conv + linear weights without biases): the accounting, or the registry's count."""
+        if self.network is not None:
+            return self.network.weights(widths)
+        return total_weights(self.arch, widths, self.spatial_dims, in_channels, self.out_channels)
 
     def run(self) -> dict:
         """Train this rank's unfinished runs, then (rank 0, all runs done) fit and save.

@@ -117,8 +117,10 @@ class CompressWorkflow:
             {...}}`` (:func:`monai_ccnet.nets.network_def.read_network_def`). Its class must be registered;
             its ``spatial_dims`` must equal ``spatial_dims`` (the data are checked and the synthetic data
             made for that) and its ``out_channels`` 2 (the recipe's background/foreground softmax).
-            ``predictor: probe`` is not available for it (the probe trains our U-Net).
+            With ``predictor: probe`` the probe trains that network (its widths scaled and snapped to
+            its constraints) and the plan reads the registry's weights of it throughout.
         network_def_key: the config key of that block.
+        probe_workers: one-thread training processes of the probe (``predictor: probe``); 1 trains in this process.
 
     Raises:
         ConfigError: a bad configuration value, a budget no network meets, no test split; with
@@ -161,6 +163,7 @@ class CompressWorkflow:
         plot: bool = True,
         network_def_file: str | os.PathLike | None = None,
         network_def_key: str = "network_def",
+        probe_workers: int = 2,
         int8_tolerance: float = DEFAULT_INT8_TOLERANCE,
     ):
         with config_errors():
@@ -185,12 +188,8 @@ class CompressWorkflow:
             self.degradation_source = str(degradation) if not isinstance(degradation, Mapping) else "<dict>"
             if predictor not in PREDICTORS:
                 raise ConfigError(f"predictor must be one of {PREDICTORS}, got {predictor!r}.")
-            if predictor == "probe" and self.netdef is not None:
-                raise ConfigError(
-                    "predictor probe trains our U-Net's small networks, not the network of network_def_file "
-                    f"({self.arch}); use predictor calibration with it (or run the probe on arch unet)."
-                )
             self.predictor = predictor
+            self.probe_workers = int(probe_workers)
             confidence = _number(confidence, "confidence")
             if confidence is not None and not 0 < confidence < 1:
                 raise ConfigError(f"confidence must be in (0, 1), e.g. 0.9, got {confidence!r}.")
@@ -413,10 +412,11 @@ class CompressWorkflow:
             # the probe trains with the prior calibration's recipe (its curve must match the prior's);
             # a prior that records none (a hand-made model) gets this run's recipe
             recipe = (self.model.provenance or {}).get("recipe") or self.recipe
-            probe = Probe(self.data, str(self.output_dir / "probe"), prior=self.model, arch=self.arch, recipe=recipe,
+            network = {"network": self.spec} if self.netdef is not None else {"arch": self.arch}
+            probe = Probe(self.data, str(self.output_dir / "probe"), prior=self.model, recipe=recipe,
                           target_widths=self.widths, level=self.constraint["interval_level"], device=self.device,
                           spatial_dims=self.spatial_dims, out_channels=self.out_channels, progress=self.progress,
-                          plots=self.plot)
+                          plots=self.plot, workers=self.probe_workers, **network)
             summary = probe.run()
             self._probe_model = load(summary["files"]["degradation"])
             self.degradation_source = f"probe of this dataset ({summary['files']['probe']}; prior {self.degradation_source})"
@@ -633,6 +633,10 @@ class CompressWorkflow:
         if model.form == "linear":
             return (f"the linear form (Eq. 3) predicts from the per-stage width ratios (planned / original), not from a "
                     f"weight count; it applies to the {self.arch} widths as to ours")
+        if model.arch == self.spec.name:  # a probe of this very network: its curve is in the registry's weights
+            return (f"the {model.form} form reads log10(weights) of the network it was measured on, this {self.arch} "
+                    f"(the registry count: {plan.weights:,} planned, {self._weights(self.widths):,} original), the same "
+                    "count as the budget and the weights reported here")
         counts = dict(spatial_dims=self.spatial_dims, in_channels=self.in_channels, out_channels=self.out_channels)
         ours = total_weights(model.arch, plan.widths, **counts) if model.arch else None
         ours_base = total_weights(model.arch, self.widths, **counts) if model.arch else None
@@ -659,7 +663,8 @@ class CompressWorkflow:
         """The uniform curve of the network_def (registry counts, widths its constraints allow)."""
         from monai_ccnet.planning.pareto import PARETO_MULTIPLIERS
 
-        counts = dict(spatial_dims=self.spatial_dims, in_channels=self.in_channels, out_channels=self.out_channels)
+        counts = dict(spatial_dims=self.spatial_dims, in_channels=self.in_channels, out_channels=self.out_channels,
+                      network=self.spec)
         rows, seen = [], set()
         for m in PARETO_MULTIPLIERS:
             widths = tuple(self.spec.snap(resolve_widths(self.widths, m)))

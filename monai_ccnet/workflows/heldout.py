@@ -8,6 +8,9 @@
   calibration runs, floor plans from it (with and without confidence, uniform and per stage),
   every plan trained with three seeds - with four probe designs scored on the same targets
   (:func:`candidate_comparison`).
+- :class:`NetworkProbePlanCheck`: the same path on the user's own MONAI network (a ``network_def``):
+  per dataset the probe of that network trained fresh, floor plans from it in the registry's
+  weights, every plan and the full network trained with seeds 0 and 1.
 
 Runs are calibration runs (same recipe, same fingerprint, saved at once, resumable); a planned
 network that equals a calibration network (same dataset, widths and seed) reuses its record.
@@ -31,7 +34,7 @@ from monai_ccnet.planning.planner import MIN_STAGE_WIDTH
 from .calibrate import CalibrationSweep
 from .recipe import detect_in_channels
 
-__all__ = ["PLAN_CONSTRAINTS", "PlanCheck", "ProbePlanCheck", "summarize_probe_plans", "load_run_records"]
+__all__ = ["PLAN_CONSTRAINTS", "PlanCheck", "ProbePlanCheck", "NetworkProbePlanCheck", "summarize_probe_plans", "load_run_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -595,3 +598,270 @@ def plot_probe_plans(rows: Sequence[Mapping], path) -> Path | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------------------------------
+# the probe-plans check on the user's own network (issue 17): a MONAI network_def
+
+
+class _NetworkPlanTraining(_PlanTraining):
+    """Trains one dataset's planned networks of a registered network (``network``, a NetworkSpec);
+    a plan equal to a probe network with the same seed reuses the probe's record (``calibration``)."""
+
+    def __init__(self, network, plans: list, probe_records: list, **kwargs):
+        self.network, self.plans, self.calibration = network, plans, probe_records
+        super().__init__(**kwargs)
+
+    def _check_complexities(self, complexity: Mapping[str, Mapping]) -> None:
+        return None  # one dataset, nothing fitted across complexities
+
+    def fit(self, records: list[dict]) -> dict:
+        return {"records": records}
+
+
+class NetworkProbePlanCheck:
+    """The probe-plans check on a MONAI network (a bundle's ``network_def``), held out per dataset.
+
+    For each dataset, in turn (a finished dataset is a complete case before the next starts): the
+    probe of that network is trained fresh (:class:`~monai_ccnet.workflows.probe.Probe` with
+    ``network``: its widths x 1, 0.25, 0.125 snapped to its constraints, full network seed 0,
+    the others seeds 0 and 1, weights counted by the registry), floors are planned from the
+    probe (uniform by default, ``confidences``), and every planned network and the full network
+    are trained with ``seeds`` (a network the probe trained with that seed reuses its record). The
+    full network's accuracy is the median of its ``seeds``. The network's ``in_channels`` is set
+    to each dataset's image channels (the user's network for that data).
+
+    Results: ``<output>/<dataset>/probe/`` (the probe's own output), ``<output>/<dataset>/plans/runs/``,
+    ``<output>/probe_plans.json``, ``probe_plans.md``, ``probe_plans.png``. Rerunning resumes.
+    """
+
+    def __init__(
+        self,
+        network_def: Any,
+        data_root: str,
+        output_dir: str,
+        datasets: Sequence[str],
+        prior: Any = "unet-f1-cpu",
+        seeds: Sequence[int] = (0, 1),
+        floors: Sequence[float] = PROBE_PLAN_FLOORS,
+        confidences: Sequence[float | None] = (0.9,),
+        layerwise: Sequence[bool] = (False,),
+        probe_multipliers: Sequence[float] = probe_mod.PROBE_MULTIPLIERS,
+        probe_seeds: Sequence[int] = (0, 1),
+        base_seeds: Sequence[int] = (0,),
+        workers: int = 2,
+        device: Any = "auto",
+        progress: bool = False,
+        network_def_key: str = "network_def",
+    ):
+        from monai_ccnet.nets.network_def import NetworkDef, read_network_def
+        from monai_ccnet.planning import load_degradation
+
+        self.netdef = network_def if isinstance(network_def, NetworkDef) else read_network_def(network_def, key=network_def_key)
+        if not datasets:
+            raise ValueError("give the datasets to check (names of folders under data_root).")
+        self.data_root, self.output_dir = Path(data_root), Path(output_dir)
+        self.datasets = list(datasets)
+        missing = [n for n in self.datasets if not (self.data_root / n).is_dir()]
+        if missing:
+            raise ValueError(f"datasets {missing} are not folders of {self.data_root}.")
+        self.prior = load_degradation(prior)
+        self.prior_name = str(prior) if isinstance(prior, (str, Path)) else (self.prior.provenance or {}).get("name")
+        self.recipe = (self.prior.provenance or {}).get("recipe")
+        self.seeds = [int(s) for s in seeds]
+        self.floors, self.confidences = [float(f) for f in floors], list(confidences)
+        self.layerwise = [bool(v) for v in layerwise]
+        self.probe_design = {"multipliers": [float(m) for m in probe_multipliers], "seeds": [int(s) for s in probe_seeds],
+                             "base_seeds": [int(s) for s in base_seeds]}
+        self.workers, self.device, self.progress = int(workers), device, progress
+
+    def spec(self, name: str):
+        """The network on dataset ``name``: the network_def with ``in_channels`` = the images' channels."""
+        from .common import bundle_data
+
+        data = bundle_data(dataset_dir=str(self.data_root / name))
+        channels = detect_in_channels(data["train"])
+        return self.netdef.architecture.configure({**self.netdef.kwargs, "in_channels": channels}), data
+
+    def run_case(self, name: str) -> dict:
+        """Probe, plan and train one dataset (resumable); returns its case (also ``<output>/<name>/case.json``)."""
+        import time
+
+        from monai_ccnet.planning import load_degradation, plan_compression
+
+        spec, data = self.spec(name)
+        data = {**data, "name": name}
+        folder = self.output_dir / name
+        start = time.perf_counter()
+        probe = probe_mod.Probe(
+            data, str(folder / "probe"), prior=self.prior, network=spec, recipe=self.recipe,
+            multipliers=self.probe_design["multipliers"], seeds=self.probe_design["seeds"],
+            base_seeds=self.probe_design["base_seeds"], workers=self.workers, device=self.device,
+            progress=self.progress, plots=True,
+        )
+        reason, model = None, None
+        try:
+            probe.run()
+            model = load_degradation(folder / "probe" / "degradation.json")
+        except probe_mod.ProbeUnreliable as err:
+            reason = str(err)
+        result = read_json(folder / "probe" / "probe.json", "probe result")
+        probe_records = read_json(folder / "probe" / "records.json", "probe records")
+        probe_wall = time.perf_counter() - start
+        complexity = _stage_complexity(probe_records[0])
+        base = list(spec.base_widths)
+        plans = []
+        for floor in self.floors:
+            for confidence in self.confidences:
+                for layerwise in self.layerwise:
+                    row = {"dataset": name, "floor": floor, "confidence": confidence, "layerwise": layerwise}
+                    if model is None:
+                        plans.append({**row, "refused": f"probe unreliable: {reason}"})
+                        continue
+                    try:
+                        plan = plan_compression(spec.name, complexity, model, network=spec, widths=base,
+                                                spatial_dims=spec.spatial_dims, in_channels=spec.in_channels,
+                                                out_channels=spec.out_channels, layerwise=layerwise,
+                                                min_relative_accuracy=floor, confidence=confidence)
+                    except ValueError as err:
+                        plans.append({**row, "refused": str(err)})
+                        continue
+                    plans.append({**row, "widths": list(plan.widths), "weights": plan.weights,
+                                  "parameters": spec.parameters(plan.widths),
+                                  spec.architecture.widths.arg: spec.values(plan.widths)[spec.architecture.widths.arg],
+                                  "predicted": plan.predicted_relative_accuracy, "interval": plan.predicted_interval,
+                                  "lower_bound": plan.constraint.get("lower_bound")})
+        # the full network with every seed: the reference the achieved relative accuracy divides by
+        reference = [{"dataset": name, "widths": base, "confidence": None, "reference": True}] if model else []
+        start = time.perf_counter()
+        training = _NetworkPlanTraining(
+            spec, plans + reference, probe_records, datasets={name: str(self.data_root / name)},
+            output_dir=str(folder / "plans"), multipliers=[1.0, 0.5], seeds=self.seeds, recipe=self.recipe,
+            device=self.device, spatial_dims=spec.spatial_dims, out_channels=spec.out_channels, fit_measures={},
+            complexity={"measures": ["jpeg", "foreground"]}, bootstrap=0, workers=self.workers, progress=self.progress,
+        )
+        records = (training.run().get("records") or []) if reference else []
+        train_wall = time.perf_counter() - start
+        case = self._case(name, spec, result, probe_records, plans, records, reason)
+        case["wall_seconds_this_invocation"] = {"probe": round(probe_wall, 1), "plans": round(train_wall, 1)}
+        atomic_write_json(folder / "case.json", case)
+        return case
+
+    def _case(self, name, spec, probe_result, probe_records, plans, records, reason) -> dict:
+        base = tuple(spec.base_widths)
+        achieved: dict[tuple, dict] = {}
+        for r in [*probe_records, *records]:
+            achieved.setdefault(tuple(r["widths"]), {"weights": r["weights"], "seeds": {}, "seconds": {}})
+            achieved[tuple(r["widths"])]["seeds"][int(r["seed"])] = float(r["f1"])
+            if "reused_from" not in r:
+                achieved[tuple(r["widths"])]["seconds"][int(r["seed"])] = float(r["seconds"])
+        full_seeds = {s: v for s, v in achieved.get(base, {"seeds": {}})["seeds"].items() if s in self.seeds}
+        full = float(np.median(list(full_seeds.values()))) if full_seeds else None
+        rows = []
+        for plan in plans:
+            row = dict(plan, full_accuracy=full, full_weights=spec.weights(base))
+            if "widths" in plan and full:
+                seeds = achieved.get(tuple(plan["widths"]), {"seeds": {}})["seeds"]
+                rel = {s: v / full for s, v in sorted(seeds.items()) if s in self.seeds}
+                row["achieved_seeds"] = rel
+                if rel:
+                    row["achieved"] = float(np.median(list(rel.values())))
+                    row["error"] = row["achieved"] - plan["predicted"]
+                    row["met_seeds"] = {s: bool(v >= plan["floor"]) for s, v in rel.items()}
+                    row["met_median"] = bool(row["achieved"] >= plan["floor"])
+                    row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel.values()]
+                row["weights_vs_full"] = plan["weights"] / spec.weights(base)
+                # the smallest network this check trained (probe or plan) whose seed median meets the floor
+                meeting = [v["weights"] for v in achieved.values()
+                           if len(v["seeds"]) > 1 and np.median(list(v["seeds"].values())) / full >= plan["floor"]]
+                row["smallest_trained_meeting"] = min(meeting) if meeting else None
+            rows.append(row)
+        arg = spec.architecture.widths.arg
+        return {
+            "dataset": name, "architecture": spec.name, "class": spec.architecture.target, "width_argument": arg,
+            "network": spec.fingerprint()["kwargs"], "base": {arg: spec.values(base)[arg], "widths": list(base),
+                                                             "weights": spec.weights(base), "parameters": spec.parameters(base)},
+            "full_accuracy": full, "full_seeds": full_seeds,
+            "probe": {k: probe_result.get(k) for k in ("status", "reason", "probe_widths", "network", "curve",
+                                                       "full_accuracy", "trivial_f1", "train_seconds", "runs")},
+            "probe_unreliable": reason,
+            "plans": rows,
+            "train_seconds": {"-".join(map(str, w)): v["seconds"] for w, v in achieved.items() if v["seconds"]},
+        }
+
+    def run(self, train: bool = True) -> dict:
+        """Every dataset in turn (``train=False``: summarise the cases already written), then the summary."""
+        cases = []
+        for name in self.datasets:
+            if train:
+                cases.append(self.run_case(name))
+            elif (self.output_dir / name / "case.json").is_file():
+                cases.append(read_json(self.output_dir / name / "case.json", "case"))
+        return self.summarize(cases)
+
+    def summarize(self, cases: Sequence[Mapping]) -> dict:
+        rows = [r for c in cases for r in c["plans"]]
+        done = [r for r in _distinct_plans(rows) if r.get("achieved") is not None]
+        seeds = [m for r in done for m in r["met_seeds"].values()]
+        arch = cases[0]["architecture"] if cases else self.netdef.architecture.name
+        result = {
+            "architecture": arch, "class": self.netdef.architecture.target, "network_def": self.netdef.source,
+            "design": {"probe": self.probe_design, "seeds_trained": self.seeds, "floors": self.floors,
+                       "confidences": self.confidences, "layerwise": self.layerwise, "recipe": self.recipe,
+                       "prior": self.prior_name, "prior_seed_sd": (self.prior.spread or {}).get("seed_sd"),
+                       "prior_seed_dof_used": probe_mod.stats.PRIOR_NOISE_DOF},
+            "cases": list(cases),
+            "summary": {
+                "datasets": [c["dataset"] for c in cases], "plans": len(rows), "refused": sum("refused" in r for r in rows),
+                "trained": len(done), "met_by_median": f"{sum(r['met_median'] for r in done)}/{len(done)}",
+                "met_single_seeds": f"{sum(seeds)}/{len(seeds)}",
+                "median_abs_error": float(np.median([abs(r["error"]) for r in done])) if done else None,
+                "interval_coverage": float(np.mean([v for r in done for v in r["inside_interval"]])) if done else None,
+            },
+        }
+        out = self.output_dir
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "probe_plans.json", result)
+        (out / "probe_plans.md").write_text(network_probe_plans_markdown(result))
+        png = plot_probe_plans(rows, out / "probe_plans.png")
+        s = result["summary"]
+        print(f"{arch}: floors met by the seed median {s['met_by_median']}, single seeds {s['met_single_seeds']}, "
+              f"refused {s['refused']} of {s['plans']}, median |error| {s['median_abs_error']}; {out / 'probe_plans.json'}")
+        return {"files": {"results": str(out / "probe_plans.json"), "plot": str(png) if png else None}, "summary": s}
+
+
+def network_probe_plans_markdown(result: Mapping) -> str:
+    """The network probe-plans check as Markdown tables (docs/RESULTS.md pastes them)."""
+    from .reports import markdown_table
+
+    def f(v, fmt="{:.3f}"):
+        return "-" if v is None else fmt.format(v)
+
+    probes, plans = [], []
+    for case in result["cases"]:
+        probe = case["probe"]
+        trained = "; ".join(f"{'-'.join(map(str, w))}" for w in probe.get("probe_widths") or [])
+        seeds = ", ".join(f"{v:.3f}" for v in case["full_seeds"].values())
+        probes.append([case["dataset"], case["architecture"], f"{case['base']['weights']:,}", trained,
+                       f(probe.get("full_accuracy")), f"{f(case['full_accuracy'])} ({seeds})",
+                       probe.get("status"), f(probe.get("train_seconds"), "{:.0f}")])
+        for r in case["plans"]:
+            head = [case["dataset"], f"{r['floor']:g}", f(r["confidence"], "{:g}"), "per-stage" if r["layerwise"] else "uniform"]
+            if "refused" in r:
+                plans.append(head + [f"refused: {r['refused'][:120]}", "-", "-", "-", "-", "-"])
+                continue
+            achieved = ", ".join(f"{v:.3f}" for v in r.get("achieved_seeds", {}).values())
+            met = f"{sum(r['met_seeds'].values())}/{len(r['met_seeds'])}" if r.get("met_seeds") else "-"
+            plans.append(head + ["-".join(map(str, r["widths"])), f"{r['weights']:,} ({f(r.get('weights_vs_full'), '{:.2f}')})",
+                                 f(r["predicted"]) + (f" (>= {r['lower_bound']:.3f})" if r.get("lower_bound") is not None else ""),
+                                 achieved or "-", met, "yes" if r.get("met_median") else "no" if "met_median" in r else "-"])
+    lines = [markdown_table(["dataset", "network", "full weights", "probe networks (widths)", "probe full F1 (seed 0)",
+                             "full F1, seed median (seeds)", "probe", "probe train s"], probes), ""]
+    lines += [markdown_table(["dataset", "floor", "confidence", "stages", "widths", "weights (x full)", "predicted (bound)",
+                              "achieved relative F1 per seed", "seeds met", "median met"], plans), ""]
+    s = result["summary"]
+    lines += [markdown_table(["plans", "refused", "trained", "floor met (median)", "floor met (single seeds)",
+                              "median abs error", "90% interval coverage"],
+                             [[s["plans"], s["refused"], s["trained"], s["met_by_median"], s["met_single_seeds"],
+                               f(s["median_abs_error"]), f(s["interval_coverage"], "{:.2f}")]]), ""]
+    return "\n".join(lines)

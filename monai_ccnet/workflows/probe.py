@@ -9,6 +9,12 @@ trainings). It predicts every width between its networks with an interval and a 
 for one trained network, and saves a degradation model of the ``measured`` form that the planner
 takes like any other; the planner stays inside the measured widths unless told otherwise.
 
+**The user's own network** (``network``: a MONAI bundle's ``network_def``, or any entry of
+:mod:`monai_ccnet.nets.registry`): the probe trains that network, its widths scaled by the probe's
+multipliers and moved to the nearest widths its constraints allow (e.g. SegResNet's GroupNorm
+groups; ``probe.json`` says what was trained), and counts weights as the registry does, so the
+measured curve and the plans made from it are in that network's own weights.
+
 Runs are :class:`~monai_ccnet.workflows.calibrate.CalibrationSweep` runs (each saved at once;
 a rerun resumes), trained in one-thread worker processes. A probe whose full network trained
 nothing, that has no replicate runs, or whose seeds disagree too much says so in
@@ -24,14 +30,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from monai_ccnet.accounting import resolve_widths, total_weights
+from monai_ccnet.accounting import resolve_widths
 from monai_ccnet.errors import ConfigError, config_errors
 from monai_ccnet.planning import probe as stats
 from monai_ccnet.utils import atomic_write_json, save_figure
 
 from .calibrate import CalibrationSweep, run_key
 
-__all__ = ["Probe", "PROBE_MULTIPLIERS", "ProbeUnreliable", "label_trivial_f1", "probe_model"]
+__all__ = ["Probe", "PROBE_MULTIPLIERS", "ProbeUnreliable", "label_trivial_f1", "probe_model", "network_spec"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +68,27 @@ def probe_model(curve: Mapping, arch: str, metric: str, reference_accuracy: floa
                             provenance=dict(provenance))
 
 
+def network_spec(network: Any, key: str = "network_def"):
+    """A registry :class:`~monai_ccnet.nets.registry.NetworkSpec` from a spec, a
+    :class:`~monai_ccnet.nets.network_def.NetworkDef` or what
+    :func:`~monai_ccnet.nets.network_def.read_network_def` reads (a bundle config path, a dict).
+
+    Raises:
+        ConfigError: an unreadable file, an unregistered class, widths that break a constraint (one line).
+    """
+    from monai_ccnet.nets.network_def import NetworkDef, read_network_def
+    from monai_ccnet.nets.registry import NetworkSpec
+
+    if isinstance(network, NetworkSpec):
+        return network
+    if isinstance(network, NetworkDef):
+        return network.spec
+    try:
+        return read_network_def(network, key=key).spec
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 class ProbeUnreliable(ConfigError):
     """The probe's runs cannot support a prediction (the message says why); a bundle run ends
     with that one line, like any bad input."""
@@ -82,6 +109,12 @@ class Probe(CalibrationSweep):
         seeds: per narrower width (>= 2: replicate runs measure the seed noise).
         base_seeds: of the full network (multiplier 1), default one.
         target_widths: the full network the user will plan from (default: the base widths).
+        network: train the user's own network instead of ``arch`` / ``widths`` / the prior's base
+            widths: a registry ``NetworkSpec``, a ``NetworkDef``, or a bundle config / network_def
+            file or dict (:func:`network_spec`). Its widths x ``multipliers`` are snapped to its
+            constraints (networks that coincide are trained once); weights are the registry's
+            counts. Its ``spatial_dims`` must be this probe's and its ``out_channels`` 2.
+        network_def_key: the config key of the block in a ``network`` file.
         level: interval level.
         workers: one-thread training processes (default 2: one per core of a 2-core CPU).
         Remaining arguments are :class:`CalibrationSweep`'s.
@@ -111,8 +144,20 @@ class Probe(CalibrationSweep):
         out_channels: int = 2,
         progress: bool = True,
         plots: bool = True,
+        network: Any = None,
+        network_def_key: str = "network_def",
     ):
         from monai_ccnet.planning import load_degradation
+
+        if network is not None:
+            self.network = network_spec(network, network_def_key)
+            if self.network.spatial_dims != int(spatial_dims):
+                raise ConfigError(
+                    f"the probe's network ({self.network.name}) is {self.network.spatial_dims}-D but spatial_dims is "
+                    f"{spatial_dims}: set spatial_dims {self.network.spatial_dims} (the data are read for it).")
+            if self.network.out_channels != int(out_channels):
+                raise ConfigError(f"the probe's network ({self.network.name}) has out_channels {self.network.out_channels}; "
+                                  f"the recipe trains and scores {out_channels} classes (background/foreground): set it to {out_channels}.")
 
         self.prior = load_degradation(prior)
         if len(seeds) < 2:
@@ -149,19 +194,48 @@ class Probe(CalibrationSweep):
             plots=plots,
         )
         self.target_widths = list(resolve_widths(target_widths or self.widths))
-        probe_widths = [resolve_widths(self.widths, m) for m in self.multipliers]
-        if len(set(probe_widths)) < len(probe_widths) or min(w[0] for w in probe_widths) < 2:
+        if self.network is not None:
+            try:
+                self.network.architecture.check(self.network.kwargs, self.target_widths)
+            except ValueError as err:
+                raise ConfigError(f"target_widths: {err}") from None
+        probe_widths = list(self.probe_networks.values())
+        collapsed = len(probe_widths) < len(self.multipliers)
+        if (collapsed and self.network is None) or len(probe_widths) < 2 or min(w[0] for w in probe_widths) < 2:
+            snapped = f" (snapped to {self.network.name}'s constraints)" if self.network is not None else ""
             raise ConfigError(
                 f"the probe's multipliers {self.multipliers} of base widths {self.widths} give widths "
-                f"{[list(w) for w in probe_widths]}: they must be distinct networks with stage-0 widths >= 2 (width-1 "
-                "networks collapse too often to be measured); use larger base widths or other multipliers."
+                f"{[list(self._widths_at(m)) for m in sorted(self.multipliers, reverse=True)]}{snapped}: they must be "
+                "distinct networks with stage-0 widths >= 2 (width-1 networks collapse too often to be measured); use "
+                "larger base widths or other multipliers."
             )
+        if collapsed:
+            logger.info(f"probe of {self.network.name}: multipliers {self.multipliers} give {len(probe_widths)} distinct "
+                        f"networks once snapped to its constraints: {probe_widths}")
+
+    @property
+    def probe_networks(self) -> dict[float, list[int]]:
+        """Multiplier -> the widths it trains, widest first; for a registered network snapped to its
+        constraints, multipliers that land on the same network being one network (under the first)."""
+        networks: dict[float, list[int]] = {}
+        for m in sorted(self.multipliers, reverse=True):
+            widths = list(self._widths_at(m))
+            if widths not in networks.values():
+                networks[m] = widths
+        return networks
+
+    def _widths_at(self, multiplier: float) -> tuple[int, ...]:
+        """The network a multiplier of the base widths trains: ours by ``resolve_widths``, a
+        registered network snapped to the widths its constraints allow."""
+        if self.network is not None:
+            return self.network.scaled_widths(multiplier)
+        return resolve_widths(self.widths, multiplier)
 
     def runs(self) -> list[dict]:
         """The probe's trainings, the full network first (the longest: it starts while the others run)."""
-        order = sorted(self.multipliers, reverse=True)
-        return [{"key": run_key(self.name, m, s), "dataset": self.name, "multiplier": m, "seed": s}
-                for m in order for s in (self.base_seeds if math.isclose(m, 1.0) else self.seeds)]
+        return [{"key": run_key(self.name, m, s), "dataset": self.name, "multiplier": m, "seed": s, "widths": widths}
+                for m, widths in self.probe_networks.items()
+                for s in (self.base_seeds if math.isclose(m, 1.0) else self.seeds)]
 
     def _load(self, name: str, folder: str, spatial_dims: int | None = None) -> dict:
         return self._given
@@ -184,12 +258,13 @@ class Probe(CalibrationSweep):
         prior_noise = (self.prior.spread or {}).get("seed_sd")
         curve = stats.measured_curve(clean, trivial, prior_noise=prior_noise, metric=self.metric)
         reason = stats.unreliable_reason(curve)
-        counts = dict(spatial_dims=self.spatial_dims, in_channels=self._channels(), out_channels=self.out_channels)
-        x_target = math.log10(total_weights(self.arch, self.target_widths, **counts))
+        in_channels = self._channels()
+        x_target = math.log10(self._count_weights(self.target_widths, in_channels))
         result: dict[str, Any] = {
             "dataset": self.name, "metric": self.metric, "arch": self.arch,
             "complexity": {"jpeg": float(clean[0]["complexity"]["jpeg"][0])},
-            "probe_widths": [list(resolve_widths(self.widths, m)) for m in sorted(self.multipliers, reverse=True)],
+            "probe_widths": [list(w) for w in self.probe_networks.values()],
+            "network": self._network_section(),
             "seeds": self.seeds, "base_seeds": self.base_seeds, "recipe": self.recipe,
             "prior": {"model": (self.prior.provenance or {}).get("name", "calibration"), "seed_sd": prior_noise},
             "trivial_f1": trivial,
@@ -206,9 +281,15 @@ class Probe(CalibrationSweep):
 
         full = stats.curve_prediction(curve, x_target)["central"] * curve["full_accuracy"]
         predictions = []
+        seen = set()
         for m in (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125):
             widths = list(resolve_widths(self.target_widths, m))
-            weights = total_weights(self.arch, widths, **counts)
+            if self.network is not None:  # the widths its constraints allow; coinciding networks once
+                widths = list(self.network.snap(widths))
+                if tuple(widths) in seen:
+                    continue
+                seen.add(tuple(widths))
+            weights = self._count_weights(widths, in_channels)
             pred = stats.curve_prediction(curve, math.log10(weights), x_target, level=self.level, extrapolate=True)
             predictions.append({"multiplier": m, "widths": widths, "weights": weights, "relative": pred["central"],
                                 "accuracy": pred["central"] * full, "interval": pred["interval"],
@@ -216,7 +297,8 @@ class Probe(CalibrationSweep):
         model = probe_model(curve, self.arch, self.metric, full, {
             "source": "monai_ccnet probe", "dataset": self.name, "complexity_jpeg": result["complexity"]["jpeg"],
             "probe_widths": result["probe_widths"], "seeds": self.seeds, "base_seeds": self.base_seeds,
-            "recipe": self.recipe, "base_widths": self.widths, "prior": result["prior"]["model"]})
+            "recipe": self.recipe, "base_widths": self.widths, "prior": result["prior"]["model"],
+            **({"network": self.network.fingerprint()} if self.network is not None else {})})
         model_path = model.save(out / "degradation.json")
         result.update(status="ok", reason=None, full_accuracy=full, level=self.level, target_widths=self.target_widths,
                       predictions=predictions, degradation=str(model_path))
@@ -236,7 +318,30 @@ class Probe(CalibrationSweep):
     def _channels(self) -> int:
         from .recipe import detect_in_channels
 
+        if self.network is not None:  # the network's own (the recipe converts grey / colour images)
+            return self.network.in_channels
         return detect_in_channels(self._given["train"])
+
+    def _network_section(self) -> dict | None:
+        """What ``probe.json`` says about a registered network: its class, width argument, the
+        widths each multiplier trained (after snapping) and how weights were counted."""
+        if self.network is None:
+            return None
+        spec = self.network
+        arg = spec.architecture.widths.arg
+        step, minimum, rules = spec.architecture.rule(spec.kwargs)
+        return {
+            "architecture": spec.name, "class": spec.architecture.target, "width_argument": arg,
+            "base": {arg: spec.values(spec.base_widths)[arg], "widths": list(spec.base_widths)},
+            "trained": [{"multiplier": m, arg: spec.values(w)[arg], "widths": list(w),
+                         "weights": spec.weights(w), "parameters": spec.parameters(w)}
+                        for m, w in self.probe_networks.items()],
+            "requested": {str(m): list(resolve_widths(spec.base_widths, m)) for m in sorted(self.multipliers, reverse=True)},
+            "constraints": rules or None,
+            "weights_counted": "monai_ccnet.nets.registry: conv, transposed-conv and linear weights without biases "
+                               "(the paper's theta); parameters = sum(p.numel())",
+            "kwargs": spec.fingerprint()["kwargs"],
+        }
 
 
 def plot_probe(result: Mapping, path, marks: Sequence[Mapping] = ()) -> Path | None:
