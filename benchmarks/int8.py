@@ -52,6 +52,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "monai_ccnet_int8_bench"))
     parser.add_argument("--output", default=str(REPO / "benchmarks/results/int8_cpu.json"))
+    parser.add_argument("--markdown", action="store_true", help="print --output's results as a Markdown table and exit")
     return parser.parse_args(argv)
 
 
@@ -187,8 +188,27 @@ def run_dataset(name: str, folder: Path, recipe: dict, args, work: Path) -> dict
     return result
 
 
+def markdown(table: dict) -> str:
+    """The results as the Markdown table docs/RESULTS.md shows."""
+    lines = ["| dataset | widths | weights | F1 float32 | F1 int8 | change | int8 reduce_range: F1, change | "
+             "size float32 / int8 | latency float32 / int8, 1 thread | all cores |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in table["results"].items():
+        a, b = r["int8"], r["int8_reduce_range"]
+        lines.append(
+            f"| {name} | {'-'.join(map(str, r['widths']))} | {r['weights']:,} | {r['float32']['f1']:.4f} | {a['f1']:.4f} | "
+            f"{a['f1_change']:+.4f} | {b['f1']:.4f}, {b['f1_change']:+.4f} | {a['size_ratio']:.2f} "
+            f"({r['float32']['onnx_bytes']:,} / {a['bytes']:,}) | {a['latency_ratio_1_thread']:.2f} "
+            f"({r['latency_ms']['1_thread']['float32']:.2f} / {r['latency_ms']['1_thread']['int8']:.2f} ms) | "
+            f"{a['latency_ratio_all_cores']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.output).read_text())))
+        return 0
     logging.basicConfig(level=logging.WARNING)
     if args.dataset_dir:
         folders = {Path(args.dataset_dir).name: Path(args.dataset_dir)}
