@@ -135,3 +135,16 @@ def test_network_probe_plan_check_probes_plans_and_trains_a_monai_network(tmp_pa
     mtimes = [p.stat().st_mtime_ns for p in runs]
     check.run()
     assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "out").rglob("runs/*.json"))] == mtimes
+
+
+def test_heldout_cli_network_def_needs_datasets(tmp_path):
+    import argparse
+
+    from monai_ccnet.workflows import heldout_cli
+
+    parser = argparse.ArgumentParser()
+    heldout_cli.add_arguments(parser)
+    args = parser.parse_args(["probe-plans", "--network-def", "docs/results/probe_plans_monai/unet_res2.json",
+                              "--output", str(tmp_path)])
+    with pytest.raises(SystemExit, match="needs --datasets"):
+        heldout_cli.run(args)

@@ -61,7 +61,7 @@ def _run(probe) -> dict:
 
 @pytest.mark.parametrize("block, trained", [
     (UNET, [[16, 32, 64, 128, 256], [4, 8, 16, 32, 64], [2, 4, 8, 16, 32]]),
-    # GroupNorm(8): init_filters 16 x 0.25 and x 0.125 both snap to 8, one network trained once
+    # GroupNorm(8): init_filters 16 x 0.25 and x 0.125 both snap to 8: one network, trained with both sets of seeds
     (SEGRESNET, [[16, 32, 64, 128], [8, 16, 32, 64]]),
 ], ids=["UNet-res2", "SegResNet"])
 def test_probe_trains_the_users_network_and_counts_its_weights_with_the_registry(data, tmp_path, prior, block, trained):
@@ -80,6 +80,8 @@ def test_probe_trains_the_users_network_and_counts_its_weights_with_the_registry
     if block is SEGRESNET:
         assert section["requested"]["0.125"] == [2, 4, 8, 16] and "num_groups=8" in section["constraints"][0]
         assert [t["init_filters"] for t in section["trained"]] == [16, 8]
+        # two multipliers merged into one network: it trains their seeds (4), keeping the probe's replicate runs
+        assert [t["seeds"] for t in section["trained"]] == [[0], [0, 1, 2, 3]] and len(result["runs"]) == 5
     records = json.loads((probe.output_dir / "records.json").read_text())
     assert all(r["arch"] == spec.name for r in records)
     if result["status"] == "ok":
@@ -105,7 +107,7 @@ def test_a_probe_of_a_monai_network_plans_in_its_own_weights(data, tmp_path, pri
     assert plan.weights >= spec.weights(widths[2])  # not below the smallest network measured, in the same count
     assert plan.predicted_relative_accuracy == pytest.approx(stats.curve_prediction(
         curve, __import__("math").log10(plan.weights))["central"])
-    with pytest.raises(ValueError, match="only the architecture registry counts"):
+    with pytest.raises(ValueError, match="it predicts only that network"):
         plan_compression("unet", [0.5] * 5, model, widths=[16, 32, 64, 128, 256], min_relative_accuracy=0.9)
 
 

@@ -265,9 +265,9 @@ class DegradationModel:
                     math.log10(network.weights(tuple(int(w) for w in base_widths))))
         if str(self.arch).lower() not in ARCHITECTURES:
             raise ValueError(
-                f"this degradation model was measured on {self.arch!r}, whose weights only the architecture registry "
-                f"counts: plan that network with it (plan --network-def, compress network_def_file), not "
-                f"{getattr(network, 'name', None) or 'one of ours'}."
+                f"this degradation model was measured on {self.arch!r} (its curve is in that network's registry weights), "
+                f"so it predicts only that network: plan it with plan --network-def / compress network_def_file, not "
+                f"{getattr(network, 'name', None) or 'one of ours'}; for another network, probe that one."
             )
         counts = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels)
         return (math.log10(total_weights(self.arch, resolve_widths(widths), **counts)),

@@ -234,8 +234,19 @@ class Probe(CalibrationSweep):
     def runs(self) -> list[dict]:
         """The probe's trainings, the full network first (the longest: it starts while the others run)."""
         return [{"key": run_key(self.name, m, s), "dataset": self.name, "multiplier": m, "seed": s, "widths": widths}
-                for m, widths in self.probe_networks.items()
-                for s in (self.base_seeds if math.isclose(m, 1.0) else self.seeds)]
+                for m, widths in self.probe_networks.items() for s in self.seeds_of(m)]
+
+    def seeds_of(self, multiplier: float) -> list[int]:
+        """The seeds a probe network trains: ``base_seeds`` for the full network, ``seeds`` for the
+        others - and where snapping merged k narrower multipliers into one network, k times as many
+        (the next seeds): the probe keeps its number of trainings and its replicate runs, which
+        measure the seed noise."""
+        if math.isclose(multiplier, 1.0):
+            return list(self.base_seeds)
+        widths = self.probe_networks[multiplier]
+        merged = sum(1 for m in self.multipliers if not math.isclose(m, 1.0) and list(self._widths_at(m)) == widths)
+        extra = [max(self.seeds) + 1 + i for i in range(len(self.seeds) * (merged - 1))]
+        return list(self.seeds) + extra
 
     def _load(self, name: str, folder: str, spatial_dims: int | None = None) -> dict:
         return self._given
@@ -333,7 +344,7 @@ class Probe(CalibrationSweep):
         return {
             "architecture": spec.name, "class": spec.architecture.target, "width_argument": arg,
             "base": {arg: spec.values(spec.base_widths)[arg], "widths": list(spec.base_widths)},
-            "trained": [{"multiplier": m, arg: spec.values(w)[arg], "widths": list(w),
+            "trained": [{"multiplier": m, arg: spec.values(w)[arg], "widths": list(w), "seeds": self.seeds_of(m),
                          "weights": spec.weights(w), "parameters": spec.parameters(w)}
                         for m, w in self.probe_networks.items()],
             "requested": {str(m): list(resolve_widths(spec.base_widths, m)) for m in sorted(self.multipliers, reverse=True)},
