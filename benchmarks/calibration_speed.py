@@ -3,9 +3,12 @@
 Both train the same runs (one dataset, the CPU profile's widths and seeds, the same fixed step
 budget) through ``CalibrationSweep``; only the execution differs:
 
-- shipped: ``calibrate_cpu.yaml``'s settings: bf16 autocast where the CPU has native bf16, one
-  torch thread per worker, ``workers`` one-thread processes (default 2: one per core);
-- baseline: fp32, torch's default threads (all cores in one process), one run after another.
+- shipped: ``calibrate_cpu.yaml``'s settings: bf16 autocast where the CPU has native bf16 (else
+  fp32), one torch thread per worker, ``workers`` one-thread processes (default 2: one per core),
+  and the bit-identical speed-ups of ``monai_ccnet.workflows.recipe.FAST_PATHS`` (random training
+  transforms on plain tensors, each image decoded once per worker process);
+- baseline: fp32, torch's default threads (all cores in one process), one run after another,
+  MONAI's default metadata tracking and per-run loading (``FAST_PATHS = False``).
 
 Reports training images per second (optimizer steps x patches per step / wall time, data
 caching and evaluation included) and the ratio, measured in one invocation on this machine.
@@ -32,6 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "bundles" / "ccnet_segmentation" / "configs" / "calibrate_cpu.yaml"
 
 
+def _simd() -> str:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    return "AVX512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, nargs=2, help="two datasets in the common layout (a sweep needs two)")
@@ -43,6 +51,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from monai_ccnet.workflows import CalibrationSweep
+    from monai_ccnet.workflows import recipe as recipe_module
     from monai_ccnet.workflows.recipe import cpu_supports_bf16
 
     profile = yaml.safe_load(PROFILE.read_text())
@@ -67,12 +76,16 @@ def main() -> int:
         )
         for name in datasets:  # complexity is measured before the clock starts (cached for run())
             sweep._complexity(name)
+        recipe_module.FAST_PATHS = leg != "baseline"  # the baseline trains in this process (workers=1)
         start = time.perf_counter()
-        summary = sweep.run()
+        try:
+            summary = sweep.run()
+        finally:
+            recipe_module.FAST_PATHS = True
         wall = time.perf_counter() - start
         images = runs_per_leg * args.steps * patches_per_step
         results[leg] = {"wall_s": round(wall, 1), "images_per_s": round(images / wall, 1), "runs": runs_per_leg,
-                        "workers": workers, **overrides, "status": summary["status"]}
+                        "workers": workers, **overrides, "fast_paths": leg != "baseline", "status": summary["status"]}
         print(f"{leg}: {runs_per_leg} runs x {args.steps} steps x {patches_per_step} patches in {wall:.1f} s "
               f"= {images / wall:.1f} images/s")
         shutil.rmtree(out, ignore_errors=True)
@@ -81,8 +94,8 @@ def main() -> int:
     report = {
         "command": "python benchmarks/calibration_speed.py " + " ".join(
             f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, native bf16: {cpu_supports_bf16()}",
-        "date": time.strftime("%Y-%m-%d"), "load_before": round(load_before, 2),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {_simd()}, native bf16: {cpu_supports_bf16()}",
+        "date": time.strftime("%Y-%m-%d"), "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
         "steps": args.steps, "patches_per_step": patches_per_step, "legs": results, "ratio": round(ratio, 2),
     }
     if args.output:
