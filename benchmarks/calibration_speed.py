@@ -52,7 +52,7 @@ def main() -> int:
 
     from monai_ccnet.workflows import CalibrationSweep
     from monai_ccnet.workflows import recipe as recipe_module
-    from monai_ccnet.workflows.recipe import cpu_supports_bf16
+    from monai_ccnet.workflows.runtime import cpu_supports_bf16
 
     profile = yaml.safe_load(PROFILE.read_text())
     recipe = dict(profile["recipe"])

@@ -108,7 +108,7 @@ def overhead_fit() -> dict:
     import torch
 
     from monai_ccnet.accounting import INT8_CHANNEL_BYTES, INT8_LAYER_BYTES, conv_layers, int8_onnx_bytes, total_weights
-    from monai_ccnet.workflows.common import build_model
+    from monai_ccnet.workflows.inputs import build_model
     from monai_ccnet.workflows.quantize import int8_file_bytes
 
     widths_2d = ((2, 4, 8, 16, 32), (3, 6, 13, 25, 50), (4, 8, 16, 32, 64), (8, 16, 32, 64, 128), (16, 32, 64, 128, 256))
@@ -140,8 +140,9 @@ def run_dataset(name: str, folder: Path, recipe: dict, args, work: Path) -> dict
     from monai_ccnet.accounting import total_weights
     from monai_ccnet.workflows import bundle_data
     from monai_ccnet.workflows import quantize as q
-    from monai_ccnet.workflows.common import build_model
-    from monai_ccnet.workflows.recipe import detect_in_channels, train_and_evaluate
+    from monai_ccnet.workflows.inputs import build_model
+    from monai_ccnet.workflows.inputs import detect_in_channels
+    from monai_ccnet.workflows.training import train_and_evaluate
 
     data = bundle_data(dataset_dir=str(folder))
     in_channels = detect_in_channels(data["train"])

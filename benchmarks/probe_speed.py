@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _machine() -> str:
-    from monai_ccnet.workflows.recipe import cpu_supports_bf16
+    from monai_ccnet.workflows.runtime import cpu_supports_bf16
 
     model = ""
     try:

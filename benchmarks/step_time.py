@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     from monai.utils import set_determinism
 
     from monai_ccnet.accounting import macs
-    from monai_ccnet.workflows.common import build_model
+    from monai_ccnet.workflows.inputs import build_model
     from monai_ccnet.workflows.recipe import loss_function
 
     torch.set_num_threads(args.threads)

@@ -1,4 +1,4 @@
-"""The bundle runs' complexity cache (workflows.common.measure_complexity) is keyed on its exact inputs."""
+"""The bundle runs' complexity cache (workflows.inputs.measure_complexity) is keyed on its exact inputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import monai_ccnet.complexity as complexity
-from monai_ccnet.workflows.common import measure_complexity
+from monai_ccnet.workflows.inputs import measure_complexity
 
 
 def _dataset(folder, seed: int, n: int = 3, size: int = 32) -> list[dict]:

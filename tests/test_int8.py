@@ -17,7 +17,7 @@ from monai_ccnet.accounting import MB, int8_onnx_bytes  # noqa: E402
 from monai_ccnet.data.synthetic import make_synthetic_dataset  # noqa: E402
 from monai_ccnet.workflows import CompressWorkflow, bundle_data  # noqa: E402
 from monai_ccnet.workflows import quantize  # noqa: E402
-from monai_ccnet.workflows.common import build_model  # noqa: E402
+from monai_ccnet.workflows.inputs import build_model  # noqa: E402
 
 needs_int8 = pytest.mark.skipif(not quantize.int8_available(), reason='needs the [int8] extra: pip install "monai_ccnet[int8]"')
 #: cache_rate 0: every evaluation decodes its own items (the recipe's process-wide decoded-item cache
@@ -110,7 +110,7 @@ def test_compress_writes_and_scores_the_int8_network(data, tmp_path):
 @needs_int8
 def test_int8_scoring_is_the_float_scoring(data, tmp_path):
     """The float network's ONNX file, scored through OrtNetwork, gets the float network's F1."""
-    from monai_ccnet.workflows.recipe import evaluate_network
+    from monai_ccnet.workflows.training import evaluate_network
 
     network = _decisive((4, 8, 16))
     expected = evaluate_network(network, data["test"], TINY, "cpu")

@@ -12,7 +12,7 @@ pytest.importorskip("ignite")
 
 from ignite.engine import Engine  # noqa: E402
 
-from monai_ccnet.workflows.recipe import ProgressBarHandler  # noqa: E402
+from monai_ccnet.workflows.training import ProgressBarHandler  # noqa: E402
 
 LOSSES = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2]  # two epochs of three iterations
 

@@ -1,4 +1,4 @@
-"""RankBarrier (workflows.common): ranks of one launch meet through a TCPStore, never an older launch's."""
+"""RankBarrier (workflows.distributed): ranks of one launch meet through a TCPStore, never an older launch's."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import textwrap
 import pytest
 import torch.distributed as dist
 
-from monai_ccnet.workflows.common import RankBarrier, node_context, shard_context
+from monai_ccnet.workflows.distributed import RankBarrier, node_context, shard_context
 
 # each rank writes what its barrier returned to <out>/rank<r>.json
 RANK_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from monai_ccnet.workflows.common import RankBarrier, shard_context
+    from monai_ccnet.workflows.distributed import RankBarrier, shard_context
 
     out, timeout = sys.argv[1], float(sys.argv[2])
     rank, world = shard_context()

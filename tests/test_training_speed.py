@@ -12,6 +12,7 @@ pytest.importorskip("monai")
 from monai_ccnet.data.synthetic import make_synthetic_dataset  # noqa: E402
 from monai_ccnet.workflows import bundle_data, build_model, make_recipe, split_validation  # noqa: E402
 from monai_ccnet.workflows import recipe as recipe_module  # noqa: E402
+from monai_ccnet.workflows import training as training_module  # noqa: E402
 
 RECIPE = dict(patch_size=[16, 16], image_size=32, num_samples=2, batch_size=2, max_epochs=2, epoch_length=3,
               val_interval=1, early_stop_patience=0, num_threads=None)
@@ -40,7 +41,7 @@ def _train(data, fast: bool):
     network = build_model("unet", [2, 4, 4, 4, 4])
     seen: list[type] = []
     network.register_forward_pre_hook(lambda module, inputs: seen.append(type(inputs[0])))
-    parts = recipe_module.build_training(network, fit, val, make_recipe(RECIPE), "cpu", 1, progress=False, seed=0)
+    parts = training_module.build_training(network, fit, val, make_recipe(RECIPE), "cpu", 1, progress=False, seed=0)
     losses: list[float] = []
     from ignite.engine import Events
 
@@ -111,9 +112,9 @@ def test_shared_decoded_items_equal_per_run_loading(items, fast_paths):
     chosen = items["train"][:3]
     for kind, make in (("train", lambda: recipe_module.train_transforms(recipe, 1)),
                        ("eval", lambda: Compose(recipe_module.load_transforms(1, recipe=recipe)))):
-        what = recipe_module._decoded_key(kind, recipe, 1)
-        first = recipe_module.SharedCacheDataset(chosen, make(), what, progress=False)
-        second = recipe_module.SharedCacheDataset(chosen, make(), what, progress=False)
+        what = training_module._decoded_key(kind, recipe, 1)
+        first = training_module.SharedCacheDataset(chosen, make(), what, progress=False)
+        second = training_module.SharedCacheDataset(chosen, make(), what, progress=False)
         plain = CacheDataset(chosen, make(), progress=False)
         assert all(a is b for a, b in zip(first._cache, second._cache)), "the second run reuses the decoded items"
         for shared, own in zip(second._cache, plain._cache):
@@ -122,10 +123,10 @@ def test_shared_decoded_items_equal_per_run_loading(items, fast_paths):
                 a, b = shared[key], own[key]
                 assert type(a) is type(b)
                 assert torch.equal(torch.as_tensor(a), torch.as_tensor(b)) if hasattr(b, "shape") else a == b, key
-        other = recipe_module.SharedCacheDataset(chosen, make(), what + ("other",), progress=False)
+        other = training_module.SharedCacheDataset(chosen, make(), what + ("other",), progress=False)
         assert not any(a is b for a, b in zip(first._cache, other._cache)), "other transforms: their own items"
     recipe_module.FAST_PATHS = False
-    off = recipe_module.SharedCacheDataset(chosen, Compose(recipe_module.load_transforms(1, recipe=recipe)),
-                                           recipe_module._decoded_key("eval", recipe, 1), progress=False)
+    off = training_module.SharedCacheDataset(chosen, Compose(recipe_module.load_transforms(1, recipe=recipe)),
+                                           training_module._decoded_key("eval", recipe, 1), progress=False)
     assert not any(a is b for a, b in zip(first._cache, off._cache)), "FAST_PATHS=False: MONAI's per-run loading"
-    assert recipe_module._item_fingerprint({"image": torch.zeros(2)}) is None, "in-memory items are not shared"
+    assert training_module._item_fingerprint({"image": torch.zeros(2)}) is None, "in-memory items are not shared"

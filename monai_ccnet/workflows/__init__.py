@@ -1,5 +1,7 @@
-"""The ``ccnet_segmentation`` bundle's workflows: the shared training recipe, the calibration
-sweep, the compression pipeline, reports, plots and export. Bundle configs reach them with
+"""The ``ccnet_segmentation`` bundle's workflows: the shared training recipe (``recipe``), how it
+runs here (``runtime``: device, threads, autocast) and its engines (``training``), a run's inputs
+(``inputs``: data, complexity, network), torchrun ranks (``distributed``), the calibration sweep,
+the compression pipeline, reports, plots and export. Bundle configs reach them with
 dotted paths (``monai_ccnet.workflows.CompressWorkflow``).
 
 Imported by ``python -m monai.bundle`` (the configs import it), it installs
@@ -9,38 +11,32 @@ input) ends the run with one line, ``monai_ccnet: error: <cause>``, not MONAI's 
 from monai_ccnet.errors import ConfigError, install_bundle_excepthook
 
 from .calibrate import DEFAULT_MULTIPLIERS, CalibrationSweep, run_key
-from .common import (
-    RankBarrier,
-    node_context,
+from .compress import CompressWorkflow
+from .distributed import RankBarrier, node_context, shard_context
+from .export import export_network, measure_latency
+from .inputs import (
     build_model,
     bundle_data,
     complexity_run,
-    shard_context,
+    detect_in_channels,
     measure_complexity,
     model_widths,
-    save_metrics,
     summarize_file_errors,
 )
-from .compress import CompressWorkflow
-from .export import export_network, measure_latency
 from .plots import plot_compression, plot_degradation
 from .recipe import (
     DEFAULT_RECIPE,
-    build_training,
-    detect_in_channels,
-    evaluate_network,
     load_transforms,
     loss_function,
     make_recipe,
     post_transforms,
-    resolve_device,
     segmentation_metrics,
-    split_validation,
-    train_and_evaluate,
     train_transforms,
     val_inferer,
 )
 from .reports import calibration_markdown, compress_markdown, markdown_table
+from .runtime import resolve_device
+from .training import build_training, evaluate_network, save_metrics, split_validation, train_and_evaluate
 
 __all__ = [
     "DEFAULT_MULTIPLIERS",

@@ -1,13 +1,13 @@
 """The calibration sweep (docs/method.md §3): datasets x multipliers x seeds, then (lambda, delta).
 
 Every (dataset, multiplier, seed) run trains the architecture with the shared recipe
-(:mod:`monai_ccnet.workflows.recipe`), scores F1 and IoU on the dataset's test split, and is
+(:mod:`monai_ccnet.workflows.recipe`, run by :mod:`monai_ccnet.workflows.training`), scores F1 and IoU on the dataset's test split, and is
 written atomically to ``<output_dir>/runs/<key>.json`` the moment it ends. Rerunning the same
 command skips runs whose file exists, so a crash or kill loses at most the run in progress.
 
 Under ``torchrun`` the runs are sharded across ranks (rank ``r`` takes ``runs[r::world]``; one
 GPU each, or CPU processes); rank 0 fits once every rank is done. The ranks coordinate through
-a ``TCPStore`` (:class:`~monai_ccnet.workflows.common.RankBarrier`) rather than a process group,
+a ``TCPStore`` (:class:`~monai_ccnet.workflows.distributed.RankBarrier`) rather than a process group,
 because inside a process group MONAI's metrics all-gather across ranks (each rank would score
 the others' networks). On one CPU node, ``workers`` one-thread processes do the same without
 torchrun. The fit writes the calibration records (the planner's input format), the F1 and IoU
@@ -33,8 +33,11 @@ from monai_ccnet.planning.degradation import component_measures
 from monai_ccnet.errors import config_errors
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
-from .common import RankBarrier, build_model, measure_complexity, shard_context
-from .recipe import detect_in_channels, make_recipe, train_and_evaluate
+from .distributed import RankBarrier, shard_context
+from .inputs import build_model, bundle_data, detect_in_channels, measure_complexity
+from .recipe import make_recipe
+from .runtime import free_cores
+from .training import train_and_evaluate
 
 __all__ = ["DEFAULT_MULTIPLIERS", "run_key", "CalibrationSweep"]
 
@@ -171,8 +174,6 @@ class CalibrationSweep:
 
     @staticmethod
     def _load(name: str, folder: str, spatial_dims: int | None = None) -> dict:
-        from .common import bundle_data
-
         data = bundle_data(dataset_dir=folder, spatial_dims=spatial_dims)
         return {"train": data["train"], "test": data["test"], "dataset_dir": folder}
 
@@ -352,8 +353,6 @@ class CalibrationSweep:
 
     @staticmethod
     def _free_cores() -> int:
-        from .recipe import free_cores
-
         return free_cores()
 
     # ------------------------------------------------------------------------------------ fit

@@ -47,10 +47,12 @@ from monai_ccnet.planning import load_degradation, prediction_caveat
 from monai_ccnet.planning.degradation import component_measures
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
-from .common import build_model, measure_complexity
+from .inputs import build_model, detect_in_channels, measure_complexity
 from .export import export_network, measure_latency
 from .quantize import DEFAULT_INT8_TOLERANCE
-from .recipe import detect_in_channels, make_recipe, resolve_device, train_and_evaluate
+from .recipe import make_recipe
+from .runtime import resolve_device
+from .training import train_and_evaluate
 
 __all__ = ["CompressWorkflow", "CONSTRAINTS", "DISK_BUDGET_COUNTS", "EXPORT_FORMATS"]
 

@@ -32,7 +32,7 @@ from . import probe as probe_mod
 from monai_ccnet.planning.planner import MIN_STAGE_WIDTH
 
 from .calibrate import CalibrationSweep
-from .recipe import detect_in_channels
+from .inputs import detect_in_channels
 
 __all__ = ["PLAN_CONSTRAINTS", "PlanCheck", "ProbePlanCheck", "NetworkProbePlanCheck", "summarize_probe_plans", "load_run_records"]
 
@@ -677,7 +677,7 @@ class NetworkProbePlanCheck:
 
     def spec(self, name: str):
         """The network on dataset ``name``: the network_def with ``in_channels`` = the images' channels."""
-        from .common import bundle_data
+        from .inputs import bundle_data
 
         data = bundle_data(dataset_dir=str(self.data_root / name))
         channels = detect_in_channels(data["train"])

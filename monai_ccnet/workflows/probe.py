@@ -166,7 +166,7 @@ class Probe(CalibrationSweep):
             raise ValueError("base_seeds must list at least one seed (the full network anchors every prediction).")
         provenance = self.prior.provenance or {}
         if isinstance(data, (str, Path)):
-            from .common import bundle_data
+            from .inputs import bundle_data
 
             data = bundle_data(dataset_dir=str(data), spatial_dims=spatial_dims)
         self._given = {"train": list(data["train"]), "test": list(data["test"]),
@@ -327,7 +327,7 @@ class Probe(CalibrationSweep):
         return {"files": files, "probe": result}
 
     def _channels(self) -> int:
-        from .recipe import detect_in_channels
+        from .inputs import detect_in_channels
 
         if self.network is not None:  # the network's own (the recipe converts grey / colour images)
             return self.network.in_channels

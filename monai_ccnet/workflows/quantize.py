@@ -288,7 +288,8 @@ def evaluate_onnx(path: str | os.PathLike, items: Sequence[Mapping], recipe: Map
                   in_channels: int = 1, threads: int | None = None) -> dict[str, float]:
     """Foreground F1 / IoU of an ONNX file on ``items``: :func:`~monai_ccnet.workflows.recipe.evaluate_network`
     (sliding window, inverse resize, MONAI's confusion-matrix metrics) with the file as the network."""
-    from .recipe import evaluate_network, make_recipe
+    from .recipe import make_recipe
+    from .training import evaluate_network
 
     # cache_rate 0: a plain Dataset (one pass either way). The recipe's shared decoded-item cache
     # (recipe.SharedCacheDataset) hands a second evaluation in a process the items the first one
