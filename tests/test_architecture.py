@@ -35,6 +35,15 @@ ALLOWED = {
     "cli": set(LIBRARY) | {"monai_ccnet", "workflows"},
     "__main__": {"monai_ccnet", "cli", "workflows"},
 }
+#: inside ``workflows/``, the modules every run builds on (one job each) and which of them each may
+#: import; the jobs above them (calibrate, compress, probe, export, ...) may import any of these
+WORKFLOW_BASE = {
+    "distributed": set(),  # torchrun rank / node context, RankBarrier
+    "recipe": set(),  # the recipe: knobs, transforms, loss, metrics
+    "inputs": set(),  # data, complexity cache, the network to train
+    "runtime": {"distributed", "recipe"},  # device, threads, bf16 autocast
+    "training": {"recipe", "runtime"},  # the engines, evaluation, the shared cache
+}
 #: arrows that break the layering today, each with its reason; test_known_back_arrows_are_gone
 #: xfails (strictly) while one is left, so whoever removes it also removes its entry here
 KNOWN_BACK_ARROWS = {
@@ -133,6 +142,17 @@ def test_imports_follow_the_layering():
 def test_only_the_command_line_imports_workflows():
     importers = {a for (a, b) in _unit_arrows() if b == "workflows"}
     assert importers <= {"cli", "__main__"}, importers
+
+
+def test_workflow_base_modules_import_only_those_below():
+    wrong = []
+    for source, target, line in EDGES:
+        parts, into = source.split("."), target.split(".")
+        if parts[:2] == into[:2] == ["monai_ccnet", "workflows"] and len(parts) == 3 and parts[2] in WORKFLOW_BASE:
+            if len(into) != 3 or into[2] not in WORKFLOW_BASE[parts[2]]:
+                wrong.append(f"{source} -> {target} (line {line})")
+    assert not wrong, "workflows/ base modules import above their place (docs/architecture.md):\n  " + "\n  ".join(wrong)
+    assert all(f"monai_ccnet.workflows.{name}" in MODULES for name in WORKFLOW_BASE)
 
 
 def test_no_cycles_between_units():
