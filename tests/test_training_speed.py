@@ -130,3 +130,16 @@ def test_shared_decoded_items_equal_per_run_loading(items, fast_paths):
                                            training_module._decoded_key("eval", recipe, 1), progress=False)
     assert not any(a is b for a, b in zip(first._cache, off._cache)), "FAST_PATHS=False: MONAI's per-run loading"
     assert training_module._item_fingerprint({"image": torch.zeros(2)}) is None, "in-memory items are not shared"
+
+
+def test_two_evaluations_in_one_process_invert_their_own_resize(items, fast_paths):
+    """Evaluation items are not shared across runs: Invertd undoes the recipe's resize by the ids of
+    the transforms that made each item, so a second run's scoring in the same process (the probe's
+    and a calibration worker's later runs, an int8 file scored after its float network) must get
+    items made by its own transforms."""
+    recipe_module.FAST_PATHS = True
+    recipe = make_recipe(RECIPE)
+    network = build_model("unet", [2, 4, 4, 4, 4]).eval()
+    first = training_module.evaluate_network(network, items["test"], recipe, "cpu", 1)
+    second = training_module.evaluate_network(network, items["test"], recipe, "cpu", 1)
+    assert first == second

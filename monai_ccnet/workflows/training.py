@@ -110,7 +110,8 @@ class SharedCacheDataset(CacheDataset):
     """``CacheDataset`` whose cached items (the deterministic part of the transform: read, match
     channels, scale, resize, pad, foreground indices) are shared by every run of this process that
     loads the same files with the same deterministic transforms (``what``): the runs of a probe or
-    a calibration worker decode and resize each image once instead of once per run. The cached
+    a calibration worker decode and resize each image once instead of once per run. Training items
+    only: evaluation items keep the ids of the transforms that made them for ``Invertd``. The cached
     item is the one ``CacheDataset`` would compute (random transforms still start from a copy of
     it), so trained numbers are bit-identical. Off with ``FAST_PATHS = False``."""
 
@@ -200,7 +201,9 @@ def build_training(
     val_pre = Compose(load_transforms(in_channels, recipe=recipe))
     post = post_transforms(val_pre)
     train_ds = _dataset(list(train_items), train_pre, recipe, _decoded_key("train", recipe, in_channels))
-    val_ds = _dataset(list(val_items), val_pre, recipe, _decoded_key("eval", recipe, in_channels))
+    # evaluation items are not shared between runs: Invertd undoes their resize by the ids of the
+    # transforms that made them, and a later run's Compose has other ids (it refuses the inverse)
+    val_ds = _dataset(list(val_items), val_pre, recipe)
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
         train_ds, batch_size=recipe["batch_size"], shuffle=True, num_workers=recipe["num_workers"], generator=generator
@@ -342,7 +345,7 @@ def evaluate_network(
     apply_num_threads(recipe["num_threads"])
     key_metric, extra_metrics = segmentation_metrics()
     preprocessing = Compose(load_transforms(in_channels, recipe=recipe))
-    loader = DataLoader(_dataset(list(items), preprocessing, recipe, _decoded_key("eval", recipe, in_channels)), batch_size=1)
+    loader = DataLoader(_dataset(list(items), preprocessing, recipe), batch_size=1)  # not shared: see build_training
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=loader,
