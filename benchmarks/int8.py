@@ -159,7 +159,7 @@ def run_dataset(name: str, folder: Path, recipe: dict, args, work: Path) -> dict
     float_path = q.export_float_onnx(network, shape, out / "model.float.onnx")
     patches = q.calibration_patches(data["train"], recipe, in_channels, seed=args.seed)
     variants = {}
-    for label, options in (("int8", {}), ("int8_reduce_range", {"reduce_range": True})):
+    for label, options in (("int8", {"reduce_range": False}), ("int8_reduce_range", {"reduce_range": True})):
         path = q.quantize_onnx(float_path, out / f"model.{label}.onnx", patches, **options)
         variants[label] = {"path": path, "bytes": path.stat().st_size, **q.evaluate_onnx(path, data["test"], recipe, in_channels, 1)}
     float_onnx = q.evaluate_onnx(float_path, data["test"], recipe, in_channels, 1)
