@@ -20,9 +20,7 @@ from monai_ccnet.workflows import quantize  # noqa: E402
 from monai_ccnet.workflows.inputs import build_model  # noqa: E402
 
 needs_int8 = pytest.mark.skipif(not quantize.int8_available(), reason='needs the [int8] extra: pip install "monai_ccnet[int8]"')
-#: cache_rate 0: every evaluation decodes its own items (the recipe's process-wide decoded-item cache
-#: would hand one test's preprocessed items, and their recorded transforms, to the next test's evaluator)
-TINY = {"patch_size": [32, 32], "max_epochs": 1, "epoch_length": 2, "cache_rate": 0}
+TINY = {"patch_size": [32, 32], "max_epochs": 1, "epoch_length": 2}
 
 
 @pytest.fixture(scope="module")

@@ -291,17 +291,12 @@ def ort_latency(path: str | os.PathLike, input_shape: Sequence[int], threads: in
 
 def evaluate_onnx(path: str | os.PathLike, items: Sequence[Mapping], recipe: Mapping | None = None,
                   in_channels: int = 1, threads: int | None = None) -> dict[str, float]:
-    """Foreground F1 / IoU of an ONNX file on ``items``: :func:`~monai_ccnet.workflows.recipe.evaluate_network`
+    """Foreground F1 / IoU of an ONNX file on ``items``: :func:`~monai_ccnet.workflows.training.evaluate_network`
     (sliding window, inverse resize, MONAI's confusion-matrix metrics) with the file as the network."""
     from .recipe import make_recipe
     from .training import evaluate_network
 
-    # cache_rate 0: a plain Dataset (one pass either way). The recipe's shared decoded-item cache
-    # (recipe.SharedCacheDataset) hands a second evaluation in a process the items the first one
-    # preprocessed, whose recorded transforms Invertd then refuses to invert with this call's own
-    # Compose ("Error Lambda getting the most recently applied invertible transform"): the float
-    # network was scored first, in this process
-    return evaluate_network(OrtNetwork(path, threads), items, {**make_recipe(recipe), "cache_rate": 0}, "cpu", in_channels)
+    return evaluate_network(OrtNetwork(path, threads), items, make_recipe(recipe), "cpu", in_channels)
 
 
 # ---------------------------------------------------------------------------------------------
