@@ -9,7 +9,7 @@ patch-size windows). ONNX Runtime's CPU provider fuses the QDQ pairs into intege
 (``QLinearConv``) when it loads the file.
 
 :class:`OrtNetwork` wraps an ``InferenceSession`` as a ``torch.nn.Module``, so the int8 file is scored
-by :func:`~monai_ccnet.workflows.recipe.evaluate_network`, the same sliding window, inverse resize and
+by :func:`~monai_ccnet.workflows.training.evaluate_network`, the same sliding window, inverse resize and
 foreground F1 / IoU as the float network.
 
 Needs the ``[int8]`` extra (``onnx``, ``onnxruntime``); without it :func:`require_int8` raises a
