@@ -98,3 +98,20 @@ def test_compress_keeps_the_network_and_the_report_when_an_export_fails(data, tm
                                 latency_repeats=1)
     monkeypatch.setattr(workflow, "_train", lambda network, name: {"f1": 0.6, "iou": 0.5})
     assert workflow.run()["export_errors"] is None and (tmp_path / "ok" / "models" / "model.ts").is_file()
+
+
+def test_a_network_that_does_not_export_stops_file_sizing_with_one_line(data, tmp_path, monkeypatch):
+    """With disk_budget_counts 'files' the budget is sized by exporting candidates, before training:
+    a format the network cannot export to is one ConfigError line naming it, not a traceback."""
+    from monai_ccnet.errors import ConfigError
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Could not export Python function call 'helper'")
+
+    monkeypatch.setattr(export_module, "convert_to_torchscript", broken)
+    with pytest.raises(ConfigError) as caught:  # the feasibility check, when the workflow is built
+        CompressWorkflow(data, str(tmp_path), widths=[4, 8, 16], disk_budget_mb=0.05, disk_budget_counts="files",
+                         export=["torchscript"], recipe={"patch_size": [32, 32]}, progress=False, plot=False)
+    message = str(caught.value)
+    assert "\n" not in message and "does not export to torchscript" in message
+    assert "Could not export Python function call 'helper'" in message and "disk_budget_counts 'weights'" in message

@@ -475,7 +475,14 @@ class CompressWorkflow:
                     f"to int8 with ONNX Runtime ({type(err).__name__}: {_first_line(err)}); use bits_per_weight 32."
                 ) from None
         with tempfile.TemporaryDirectory() as folder:
-            files = export_network(self._network(widths), shape, folder, formats=self.export)
+            failed: dict[str, str] = {}
+            files = export_network(self._network(widths), shape, folder, formats=self.export, errors=failed)
+            if failed:  # before training: one line, not a traceback
+                raise ConfigError(
+                    f"disk_budget_counts 'files': the {self.arch} network (widths {'-'.join(map(str, widths))}) does not "
+                    f"export to {', '.join(sorted(failed))} ({'; '.join(failed.values())}); leave that format out of "
+                    "export, or count the weights (disk_budget_counts 'weights')."
+                )
             return {kind: os.path.getsize(path) for kind, path in files.items()}
 
     # ---------------------------------------------------------------------------------------
