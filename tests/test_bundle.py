@@ -171,6 +171,9 @@ def _runs(root: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((root / "calibration" / "runs").glob("*.json"))}
 
 
+# slow (71 s on 2 cores: two torchrun ranks train twice): resume alone is covered by
+# test_calibrate_resumes_after_sigkill, two-rank payloads by tests/test_rank_barrier.py
+@pytest.mark.slow
 def test_calibrate_resume_and_gloo_sharding(tmp_path):
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     # interrupted: stops after 2 of the 4 runs, fits nothing
