@@ -384,6 +384,22 @@ class ProbePlanCheck(_PlanTraining):
         return summarize_probe_plans(self, records)
 
 
+def _score_seeds(row: dict, plan: Mapping, seeds: Mapping[int, float], full: float, wanted: Sequence[int]) -> bool:
+    """Fill ``row`` with a trained plan's relative accuracy per seed (of ``wanted``) against ``full``:
+    the seed median, its error against the prediction, floors met per seed and by the median, and
+    which seeds fell inside the interval. Returns whether any wanted seed was trained."""
+    rel = {s: v / full for s, v in sorted(seeds.items()) if s in wanted}
+    row["achieved_seeds"] = rel
+    if not rel:
+        return False
+    row["achieved"] = float(np.median(list(rel.values())))
+    row["error"] = row["achieved"] - plan["predicted"]
+    row["met_seeds"] = {s: bool(v >= plan["floor"]) for s, v in rel.items()}
+    row["met_median"] = bool(row["achieved"] >= plan["floor"])
+    row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel.values()]
+    return True
+
+
 def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -> dict:
     """Floors met (per seed and by the seed median), weights against the oracle, prediction errors
     and interval coverage of a :class:`ProbePlanCheck`; writes ``probe_plans.json`` / ``.png``."""
@@ -404,14 +420,7 @@ def summarize_probe_plans(check: "ProbePlanCheck", records: Sequence[Mapping]) -
         row["oracle_allowed_weights"] = min(allowed) if allowed else None
         if "widths" in plan:
             seeds = achieved.get((plan["dataset"], tuple(plan["widths"])), {"seeds": {}})["seeds"]
-            rel = {s: v / full for s, v in sorted(seeds.items()) if s in check.seeds}
-            row["achieved_seeds"] = rel
-            if rel:
-                row["achieved"] = float(np.median(list(rel.values())))
-                row["error"] = row["achieved"] - plan["predicted"]
-                row["met_seeds"] = {s: bool(v >= plan["floor"]) for s, v in rel.items()}
-                row["met_median"] = bool(row["achieved"] >= plan["floor"])
-                row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel.values()]
+            if _score_seeds(row, plan, seeds, full, check.seeds):
                 row["weights_vs_oracle"] = plan["weights"] / row["oracle_weights"] if row["oracle_weights"] else None
                 row["weights_vs_allowed_oracle"] = (plan["weights"] / row["oracle_allowed_weights"]
                                                     if row["oracle_allowed_weights"] else None)
@@ -761,15 +770,7 @@ class NetworkProbePlanCheck:
         for plan in plans:
             row = dict(plan, full_accuracy=full, full_weights=spec.weights(base))
             if "widths" in plan and full:
-                seeds = achieved.get(tuple(plan["widths"]), {"seeds": {}})["seeds"]
-                rel = {s: v / full for s, v in sorted(seeds.items()) if s in self.seeds}
-                row["achieved_seeds"] = rel
-                if rel:
-                    row["achieved"] = float(np.median(list(rel.values())))
-                    row["error"] = row["achieved"] - plan["predicted"]
-                    row["met_seeds"] = {s: bool(v >= plan["floor"]) for s, v in rel.items()}
-                    row["met_median"] = bool(row["achieved"] >= plan["floor"])
-                    row["inside_interval"] = [bool(plan["interval"][0] <= v <= plan["interval"][1]) for v in rel.values()]
+                _score_seeds(row, plan, achieved.get(tuple(plan["widths"]), {"seeds": {}})["seeds"], full, self.seeds)
                 row["weights_vs_full"] = plan["weights"] / spec.weights(base)
                 # the smallest network this check trained (probe or plan) whose seed median meets the floor
                 meeting = [v["weights"] for v in achieved.values()
