@@ -13,6 +13,13 @@ the others' networks). On one CPU node, ``workers`` one-thread processes do the 
 torchrun. The fit writes the calibration records (the planner's input format), the F1 and IoU
 degradation models in both forms with their held-out check, the ranking of the candidate
 complexity measures by R^2 (the paper's Fig. 2 question) and plots in the style of Fig. 6.
+
+**The user's own network** (``network_def_file``: a MONAI bundle config whose ``network_def`` is a
+registered architecture, :mod:`monai_ccnet.nets.registry`): the sweep trains that network instead
+of ``arch`` / ``widths``, its widths x ``multipliers`` moved to the nearest widths its constraints
+allow (multipliers that land on the same network train it once), counts weights as the registry
+does, and the fitted models name its architecture (``arch``, e.g. ``"monai.UNet"``), so that they
+plan that network (``plan --network-def``) and planning another one with them warns or refuses.
 """
 
 from __future__ import annotations
@@ -92,7 +99,9 @@ class CalibrationSweep:
         datasets: ``{name: dataset_dir}`` (common layout with ``train`` and ``test`` splits).
         output_dir: where ``runs/``, ``complexity/``, the fits and plots go.
         arch, widths: the architecture and its full (multiplier 1) stage widths.
-        multipliers: uniform channel multipliers; must include 1 (the reference accuracy).
+        multipliers: uniform channel multipliers; must include 1 (the reference accuracy). For a
+            registered network, the widths each gives are snapped to its constraints, and
+            multipliers that give the same network are one network (trained under the widest).
         seeds: training seeds per (dataset, multiplier).
         recipe: overrides of :data:`~monai_ccnet.workflows.recipe.DEFAULT_RECIPE`.
         fit_measures: ``{metric: measure}`` for the saved models (paper: F1 with J, IoU with JB).
@@ -103,6 +112,11 @@ class CalibrationSweep:
             rest are trained by the next invocation. Useful to bound a job's wall time.
         workers: train this process's runs in this many one-thread worker processes (CPU: one
             per free core beats threads in one process; under torchrun keep 1 per rank).
+        network_def_file: sweep the user's own network instead of ``arch`` / ``widths`` (which are
+            then not used): a bundle config (JSON/YAML) holding a ``network_def_key`` block, the block
+            alone, or such a dict (:func:`monai_ccnet.nets.network_def.read_network_def`). Its class
+            must be registered, its ``spatial_dims`` this sweep's and its ``out_channels`` 2.
+        network_def_key: the config key of that block.
     """
 
     #: the fit compares datasets (Eq. 3 across complexities) and normalises by the full network
@@ -132,7 +146,16 @@ class CalibrationSweep:
         workers: int = 1,
         progress: bool = True,
         plots: bool = True,
+        network_def_file: str | os.PathLike | Mapping | None = None,
+        network_def_key: str = "network_def",
     ):
+        if network_def_file is not None:
+            from monai_ccnet.nets.network_def import read_network_def
+
+            self.network = read_network_def(network_def_file, key=network_def_key).spec
+            self._check_network(spatial_dims, out_channels)
+            logger.info(f"{type(self).__name__}: sweeping the network of {network_def_file} ({self.network.name}, "
+                        f"widths {list(self.network.base_widths)}); arch and widths are not used")
         if not datasets or len(datasets) < self.min_datasets:
             raise ValueError(
                 f"{type(self).__name__} needs at least {self.min_datasets} "
@@ -148,10 +171,11 @@ class CalibrationSweep:
         if self.needs_full_width and not any(math.isclose(m, 1.0) for m in self.multipliers):
             raise ValueError(f"multipliers must include 1 (the full network's accuracy normalises the others): {self.multipliers}")
         resolve_widths(self.widths, min(self.multipliers))  # checks positivity / finiteness
-        if len({resolve_widths(self.widths, m) for m in self.multipliers}) < 2:
+        if len({self._widths_at(m) for m in self.multipliers}) < 2:
+            snapped = f" (snapped to {self.network.name}'s constraints)" if self.network is not None else ""
             raise ValueError(
-                f"multipliers {self.multipliers} give fewer than 2 distinct networks of widths {self.widths}; the fit "
-                "needs a slope per dataset: add multipliers where accuracy falls (e.g. 0.25, 0.0625, 0.015625)."
+                f"multipliers {self.multipliers} give fewer than 2 distinct networks of widths {self.widths}{snapped}; "
+                "the fit needs a slope per dataset: add multipliers where accuracy falls (e.g. 0.25, 0.0625, 0.015625)."
             )
         self.seeds = [int(s) for s in seeds]
         if not self.seeds:
@@ -172,6 +196,18 @@ class CalibrationSweep:
         self.plots = bool(plots)
         self.data = {name: self._load(name, folder, self.spatial_dims) for name, folder in self.datasets.items()}
 
+    def _check_network(self, spatial_dims: int, out_channels: int) -> None:
+        """Refuse a registered network this sweep cannot train: other dimensions than the data's,
+        or other than the recipe's two classes (background / foreground)."""
+        if self.network.spatial_dims != int(spatial_dims):
+            raise ValueError(
+                f"the network_def's network ({self.network.name}) is {self.network.spatial_dims}-D but spatial_dims is "
+                f"{spatial_dims}: set spatial_dims {self.network.spatial_dims} (the data are read for it).")
+        if self.network.out_channels != int(out_channels):
+            raise ValueError(
+                f"the network_def's network ({self.network.name}) has out_channels {self.network.out_channels}; the "
+                f"recipe trains and scores {out_channels} classes (background/foreground): set it to {out_channels}.")
+
     @staticmethod
     def _load(name: str, folder: str, spatial_dims: int | None = None) -> dict:
         data = bundle_data(dataset_dir=folder, spatial_dims=spatial_dims)
@@ -179,13 +215,46 @@ class CalibrationSweep:
 
     # ----------------------------------------------------------------------------------- runs
     def runs(self) -> list[dict]:
-        """Every run of the sweep, in a fixed order (the order ranks shard)."""
+        """Every run of the sweep, in a fixed order (the order ranks shard); a registered network's
+        runs carry their snapped ``widths``."""
+        if self.network is not None:
+            return [
+                {"key": run_key(d, m, s), "dataset": d, "multiplier": m, "seed": s, "widths": list(widths)}
+                for d in self.datasets
+                for m, widths in self.widths_by_multiplier().items()
+                for s in self.seeds
+            ]
         return [
             {"key": run_key(d, m, s), "dataset": d, "multiplier": m, "seed": s}
             for d in self.datasets
             for m in self.multipliers
             for s in self.seeds
         ]
+
+    def widths_by_multiplier(self) -> dict[float, tuple[int, ...]]:
+        """Multiplier -> the widths its runs train. Multipliers that give the same network are one
+        network, under the widest of them (multiplier 1 first: it normalises the fit), so that no
+        network is trained twice under two names and weighs twice in the fit; the others are
+        logged. Our networks are not snapped: every multiplier is its own network, as before."""
+        if self.network is None:
+            return {m: self._widths_at(m) for m in self.multipliers}
+        networks: dict[float, tuple[int, ...]] = {}
+        for m in sorted(self.multipliers, key=lambda m: (not math.isclose(m, 1.0), -m)):
+            widths = self._widths_at(m)
+            same = next((kept for kept, w in networks.items() if w == widths), None)
+            if same is None:
+                networks[m] = widths
+            else:
+                logger.info(f"multiplier {m:g} gives the network of multiplier {same:g} once snapped to "
+                            f"{self.network.name}'s constraints (widths {list(widths)}): trained once, under {same:g}")
+        return networks
+
+    def _widths_at(self, multiplier: float) -> tuple[int, ...]:
+        """The network a multiplier of the base widths trains: ours by ``resolve_widths``, a
+        registered network snapped to the widths its constraints allow."""
+        if self.network is not None:
+            return self.network.scaled_widths(multiplier)
+        return resolve_widths(self.widths, multiplier)
 
     def _fingerprint(self) -> dict:
         # what must not change between a run and its resumption (else results would mix)
@@ -240,7 +309,7 @@ class CalibrationSweep:
     def _train_one(self, run: dict, complexity: dict, in_channels: int) -> dict:
         data = self.data[run["dataset"]]
         # a run is a uniform multiplier of the base widths, or (plan checks) its own width vector
-        widths = list(run["widths"]) if run.get("widths") else list(resolve_widths(self.widths, run["multiplier"]))
+        widths = list(run["widths"]) if run.get("widths") else list(self._widths_at(run["multiplier"]))
         if self.network is not None:  # the registered network takes its own channels (the recipe converts grey/colour)
             in_channels = self.network.in_channels
         set_determinism(seed=run["seed"])  # same initial weights for the same (width, seed)
@@ -255,6 +324,8 @@ class CalibrationSweep:
             "multiplier": run.get("multiplier"),
             "widths": widths,
             "weights": self._count_weights(widths, in_channels),
+            # what the state dict stores (weights, biases, norms): the module trained, counted
+            "parameters": sum(p.numel() for p in network.parameters()),
             "seed": run["seed"],
             "f1": result["f1"],
             "iou": result["iou"],
@@ -376,6 +447,7 @@ class CalibrationSweep:
             "recipe": self.recipe, "arch": self.arch, "base_widths": self.widths, "multipliers": self.multipliers, "seeds": self.seeds,
             "precision": sorted({str(r.get("precision")) for r in clean}), "device": sorted({str(r.get("device")) for r in clean}),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+            **({"network": self.network.fingerprint()} if self.network is not None else {}),
         }
         for metric, measure in self.fit_measures.items():
             fitted = {
@@ -387,7 +459,11 @@ class CalibrationSweep:
                 files[f"degradation_{metric}_{form}"] = str(model.save(out / f"degradation_{metric}_{form}.json"))
             # the default form is the one that predicts held-out datasets better (>= 3 datasets)
             default, why = "linear", "fewer than 3 datasets: no held-out check; Eq. 3 (the paper's form)"
-            if len(self.datasets) >= 3:
+            if self.network is not None and len(self.datasets) >= 3:
+                # leave_one_dataset_out predicts through our accounting (no NetworkSpec to count with)
+                why = f"no held-out check of a registered network ({self.arch}) yet; Eq. 3 (the paper's form)"
+                logger.info(f"{metric}: {why}")
+            elif len(self.datasets) >= 3:
                 complexity = {d["dataset"]: d["complexity"] for d in fitted["linear"].datasets}
                 lodo = leave_one_dataset_out(clean, complexity, metric, models=("linear", "saturating", "no_loss"),
                                              bootstrap=min(self.interval_bootstrap, 100), arch=self.arch)
