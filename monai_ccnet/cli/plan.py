@@ -136,7 +136,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="print the chosen plan as one JSON object (with 'caution': how far to trust its prediction, "
                           "or null)")
     out.add_argument("--save", metavar="FILE", help="also write the chosen plan (JSON) there")
-    out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there, and a PNG beside it when matplotlib is installed")
+    out.add_argument("--pareto", metavar="FILE", help="also write the Pareto table (JSON list) there, and a PNG beside it when matplotlib is installed; "
+                          "with --network-def, that network's (registry counts, widths its constraints allow)")
     out.add_argument("--save-network-def", metavar="DIR",
                      help="with --network-def: write DIR/network_def.json, the full network_def block with the chosen "
                           "plan's widths; train with python -m monai.bundle run training --config_file "
@@ -291,6 +292,13 @@ def summary(uniform: CompressionPlan, per_stage: CompressionPlan, model: Degrada
     return "\n".join(lines)
 
 
+def _write_pareto(table: list[dict], path: str, name: str) -> str:
+    """Write ``--pareto``'s JSON table and its plot beside it; the line saying where they went."""
+    written = f"Pareto table written to {atomic_write_json(path, table)}"
+    figure = plot_pareto(table, Path(path).with_suffix(".png"), title=f"{name}: predicted accuracy vs size")
+    return written + (f" (plot: {figure})" if figure is not None else " (no plot: matplotlib is not installed)")
+
+
 def _run_network_def(args: argparse.Namespace) -> int:
     """``plan --network-def FILE``: plan the network a bundle config defines, counted through the
     architecture registry (imports torch and MONAI; ``--arch`` plans stay torch-free)."""
@@ -299,8 +307,6 @@ def _run_network_def(args: argparse.Namespace) -> int:
 
     written = []
     try:
-        if args.pareto:
-            raise ValueError("--pareto counts our networks only; it is not available with --network-def yet.")
         netdef = read_network_def(args.network_def, key=args.network_def_key)
         spec = netdef.spec
         if args.layerwise and spec.uniform_only:
@@ -352,6 +358,15 @@ def _run_network_def(args: argparse.Namespace) -> int:
             path = write_network_def(netdef, chosen.widths, args.save_network_def, OVERRIDE_NAME)
             written.append(f"network_def override written to {path}; train the planned network with: "
                            f"{training_command(netdef.config_path, path)}")
+        if args.pareto:  # the network's own curve: registry counts, widths its constraints allow
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # already shown above
+                table = pareto_table(
+                    spec.name, chosen.complexity, model, widths=spec.base_widths, spatial_dims=spec.spatial_dims,
+                    in_channels=spec.in_channels, out_channels=spec.out_channels, bits_per_weight=chosen.bits_per_weight,
+                    full_accuracy=args.full_accuracy, interval_level=args.interval_level, network=spec,
+                )
+            written.append(_write_pareto(table, args.pareto, spec.name))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -399,10 +414,9 @@ def run(args: argparse.Namespace) -> int:
                     chosen.arch, chosen.complexity, model, widths=chosen.base_widths, spatial_dims=chosen.spatial_dims,
                     in_channels=chosen.in_channels, out_channels=chosen.out_channels,
                     bits_per_weight=chosen.bits_per_weight, full_accuracy=args.full_accuracy,
+                    interval_level=args.interval_level,
                 )
-            written.append(f"Pareto table written to {atomic_write_json(args.pareto, table)}")
-            figure = plot_pareto(table, Path(args.pareto).with_suffix(".png"), title=f"{chosen.arch}: predicted accuracy vs size")
-            written[-1] += f" (plot: {figure})" if figure is not None else " (no plot: matplotlib is not installed)"
+            written.append(_write_pareto(table, args.pareto, chosen.arch))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
