@@ -31,6 +31,7 @@ trains the smaller network in the user's own bundle.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -44,6 +45,9 @@ from monai.utils import set_determinism
 from monai_ccnet.accounting import DEFAULT_WIDTHS, MB, check_arch, disk_bytes, resolve_widths, total_weights
 from monai_ccnet.errors import ConfigError, config_errors
 from monai_ccnet.planning import load_degradation, prediction_caveat
+from monai_ccnet.planning.constraints import constraint_from, limit_check
+from monai_ccnet.planning.planner import MIN_STAGE_WIDTH, min_plan_weights
+from monai_ccnet.planning.search import boundary
 from monai_ccnet.planning.degradation import component_measures
 from monai_ccnet.utils import as_bool, atomic_write_json, atomic_write_text
 
@@ -65,6 +69,8 @@ CONSTRAINTS = {"disk": "disk_budget_mb", "memory": "memory_budget_mb", "accuracy
 DISK_BUDGET_COUNTS = ("files", "weights")
 EXPORT_FORMATS = ("torchscript", "onnx")
 _FILE_NAMES = {"state_dict": "model.pt", "torchscript": "model.ts", "onnx": "model.onnx", "int8": "model.int8.onnx"}
+#: the configuration keys that make up the constraint object (``planning.constraints.constraint_from``)
+_GOAL_KEYS = ("disk_budget_mb", "bits_per_weight", "memory_budget_mb", "input_shape", "batch", "min_relative_accuracy")
 #: bits_per_weight that writes an int8 network (models/model.int8.onnx, ONNX Runtime, the [int8] extra)
 INT8_BITS = 8
 
@@ -222,6 +228,8 @@ class CompressWorkflow:
                 "allow_extrapolation": as_bool(allow_extrapolation, "allow_extrapolation"),
             }
             self.confidence = confidence if self.constraint["min_relative_accuracy"] is not None else None
+            # the constraint as one object: what the report's budget and checks come from
+            self.goal = constraint_from(**{k: self.constraint[k] for k in _GOAL_KEYS}, confidence=self.confidence)
             if disk_budget_counts not in DISK_BUDGET_COUNTS:
                 raise ConfigError(f"disk_budget_counts must be one of {DISK_BUDGET_COUNTS}, got {disk_budget_counts!r}.")
             self.disk_budget_counts = disk_budget_counts
@@ -351,8 +359,6 @@ class CompressWorkflow:
     def _smallest_widths(self) -> list[int]:
         """The smallest network the planner may plan: every stage at the planner's narrowest (2
         channels, 1 with ``allow_extrapolation``), rounded up to what the network_def's constraints allow."""
-        from monai_ccnet.planning.planner import MIN_STAGE_WIDTH
-
         narrowest = 1 if self.constraint["allow_extrapolation"] else MIN_STAGE_WIDTH
         smallest = [min(w, narrowest) for w in self.widths]
         return list(self.spec.snap(smallest, up=True)) if self.netdef is not None else smallest
@@ -425,40 +431,38 @@ class CompressWorkflow:
         return self._probe_model
 
     def _files_fit(self, plan, shape: Sequence[int]):
-        """For ``disk_budget_counts="files"``: the largest weight budget whose plan's exported files
-        all fit the disk budget (a search: the files add a part that grows with the widths, e.g.
-        TorchScript's code, and a fixed part). Returns (plan, file sizes)."""
-        budget_mb = self.constraint["disk_budget_mb"]
+        """For ``disk_budget_counts="files"``: the plan of the largest weight budget whose exported
+        files all fit the disk budget (the files add a part that grows with the widths, e.g.
+        TorchScript's code, and a fixed part). The planner's own monotone search
+        (:func:`monai_ccnet.planning.search.boundary`) runs over the weight budget in MB, between the
+        smallest plannable network (its files fit: checked by ``_check_feasible``) and ``plan``.
+        Returns (plan, file sizes)."""
+        limit = self.constraint["disk_budget_mb"] * MB
         sizes = self._file_sizes(plan.widths, shape)
-        excess = max(sizes.values()) - budget_mb * MB
-        if excess <= 0:
+        if max(sizes.values()) <= limit:
             return plan, sizes
-        smallest = self._weights(self._smallest_widths())
-        lo = disk_bytes(smallest, self.constraint["bits_per_weight"]) / MB  # its files fit (checked by _check_feasible)
-        hi = plan.disk_bytes / MB           # these weights' files do not
-        best = None
-        guess = hi - excess / MB
-        if self.int8 and self.netdef is None:  # the accounting's int8 overhead (docs/method.md §4.1): the first guess
-            from monai_ccnet.workflows.quantize import planned_int8_bytes
+        plans = functools.lru_cache(maxsize=None)(lambda t: self.plan(disk_budget_mb=t)[0])
+        file_sizes = functools.lru_cache(maxsize=None)(lambda widths: self._file_sizes(widths, shape))
 
-            guess = budget_mb - (planned_int8_bytes(self._network(plan.widths)) - plan.weights) / MB
-        for step in range(24):  # stops when the bracket is 0.1 % of the budget wide
-            if hi - lo <= 1e-3 * budget_mb:
-                break
-            t = guess if lo < guess < hi and step % 3 < 2 else (lo + hi) / 2  # every third step bisects
-            candidate, _ = self.plan(disk_budget_mb=t)
-            candidate_sizes = self._file_sizes(candidate.widths, shape)
-            excess = max(candidate_sizes.values()) - budget_mb * MB
-            if excess <= 0:
-                best, lo = (candidate, candidate_sizes), t
-                guess = t - excess / MB  # room left: try that much more
-            else:
-                hi = min(t, candidate.disk_bytes / MB)
-                guess = hi - excess / MB
-        if best is None:
-            candidate, _ = self.plan(disk_budget_mb=lo)
-            best = (candidate, self._file_sizes(candidate.widths, shape))
-        return best
+        def widths_at(t: float) -> tuple:
+            return tuple(plans(t).widths)
+
+        def excess(t: float) -> float:  # close to linear in t: a file is the weights plus a slowly growing rest
+            return math.log(max(file_sizes(widths_at(t)).values()) / limit)
+
+        model = self.probe_model() if self.predictor == "probe" else self.model
+        smallest = min_plan_weights(self._weights(self._smallest_widths()), model, self.constraint["allow_extrapolation"])
+        # (a hair above the smallest count, so that float rounding of MB cannot put it below the planner's limit)
+        lo, hi = disk_bytes(smallest, self.constraint["bits_per_weight"]) / MB * (1 + 1e-9), plan.disk_bytes / MB
+        if excess(lo) > 0:  # only a probe's narrowest measured network can be too large here
+            raise ConfigError(
+                f"a disk budget of {self.constraint['disk_budget_mb']:g} MB cannot hold the exported files of the smallest "
+                f"network the planner may plan ({smallest:,} weights, widths {'-'.join(map(str, widths_at(lo)))}: "
+                f"{max(file_sizes(widths_at(lo)).values()):,} bytes); raise disk_budget_mb, allow_extrapolation, or set "
+                "disk_budget_counts: weights."
+            )
+        t = boundary(widths_at, excess, lo, hi, bisect_every=3)
+        return plans(t), file_sizes(widths_at(t))
 
     def _file_sizes(self, widths: Sequence[int], shape: Sequence[int]) -> dict[str, int]:
         """Bytes of each exported file the budget counts, for an (untrained: same size) network of
@@ -737,52 +741,27 @@ class CompressWorkflow:
                                        "the probe's full network" if anchor else None)}
         comp[f"relative_{metric}"] = comp[metric] / full_acc if full_acc else None
         c = plan.constraint
-        prediction, measurement = [], []
-        if c["kind"] == "disk":
-            budget_mb = self.constraint["disk_budget_mb"]
-            counts = (
-                "the int8 file models/model.int8.onnx as written (the float32 files are the fallback, not counted)"
-                if fit_files and self.int8 else
-                "every exported file (model.pt, model.ts, model.onnx as written)" if fit_files
-                else f"the weights only, at {plan.bits_per_weight:g} bits per weight (biases, normalisation and the "
-                     "file container are not counted)"
-            )
-            budget = {"kind": "disk", "value_mb": budget_mb, "counts": counts,
-                      "disk_budget_counts": "files" if fit_files else "weights",
-                      "planned_weights_mb": c["value"], "bits_per_weight": plan.bits_per_weight}
-            prediction.append(_check(f"weights at {plan.bits_per_weight:g} bits/weight", plan.disk_bytes / MB, budget_mb, "MB"))
-            if fit_files and self.int8 and self.netdef is None:  # the accounting models our architectures' files
-                from .quantize import planned_int8_bytes
-
-                prediction.append(_check("int8 file (accounting)", planned_int8_bytes(self._network(plan.widths)) / MB,
-                                         budget_mb, "MB"))
-            for kind, size in sizes.items():
-                if fit_files and self.int8 and kind != "int8":
-                    measurement.append({"what": f"file models/{_FILE_NAMES[kind]}", "value": size / MB, "limit": None,
-                                        "unit": "MB", "met": None, "note": "float32 fallback, not counted"})
-                    continue
-                measurement.append(_check(f"file models/{_FILE_NAMES[kind]}", size / MB, budget_mb, "MB"))
-        elif c["kind"] == "memory":
-            budget = {"kind": "memory", "value_mb": c["value"],
-                      "counts": (f"weights + the peak live feature maps of one forward pass for input "
-                                 f"{c['input_shape']} x batch {c['batch']} at {c['dtype_bytes']} bytes per value "
-                                 f"({c['memory_model']} accounting)")}
-            prediction.append(_check("main memory (accounting)", plan.memory_bytes / MB, c["value"], "MB"))
-            measurement.append({"what": "main memory", "value": None, "limit": c["value"], "unit": "MB", "met": None,
-                                "note": "not measured by this run (the accounting is checked against torch in docs/networks.md)"})
-            for kind, size in sizes.items():
-                measurement.append({"what": f"file models/{_FILE_NAMES[kind]}", "value": size / MB, "limit": None,
-                                    "unit": "MB", "met": None, "note": "size only (a memory budget)"})
+        goal = self.goal  # the configured constraint (a files-fit search may have planned with a lower weight budget)
+        int8_counted = fit_files and self.int8
+        if goal.kind == "disk":
+            counts = ("the int8 file models/model.int8.onnx as written (the float32 files are the fallback, not counted)"
+                      if int8_counted else "every exported file (model.pt, model.ts, model.onnx as written)" if fit_files
+                      else None)
+            budget = {**goal.budget(counts), "disk_budget_counts": "files" if fit_files else "weights",
+                      "planned_weights_mb": c["value"]}
         else:
-            floor = c["value"]
-            budget = {"kind": "accuracy", "value": floor,
-                      "counts": f"test-split {metric} of the compressed network / the full network's"}
-            prediction.append(_check(f"relative {metric}", rel, floor, "", at_least=True))
-            if full_acc:
-                measurement.append(_check(f"relative {metric}", comp[f"relative_{metric}"], floor, "", at_least=True))
-            else:
-                measurement.append({"what": f"relative {metric}", "value": None, "limit": floor, "compare": ">=", "unit": "", "met": None,
-                                    "note": "the full network's accuracy is unknown"})
+            budget = goal.budget(metric=metric)
+        prediction = goal.prediction_checks(plan)
+        if int8_counted and self.netdef is None:  # the accounting models our architectures' files
+            from .quantize import planned_int8_bytes
+
+            prediction.append(limit_check("int8 file (accounting)", planned_int8_bytes(self._network(plan.widths)) / MB,
+                                          budget["value_mb"], "MB"))
+        measurement = goal.measurement_checks(
+            {_FILE_NAMES[kind]: size for kind, size in sizes.items()},
+            counted=lambda name: not int8_counted or name == _FILE_NAMES["int8"],
+            relative_accuracy=comp[f"relative_{metric}"] if full_acc else None, metric=metric,
+        )
         judged = None
         if not full_acc and model.reference_accuracy:
             name = {"f1": "F1", "iou": "IoU"}.get(metric, metric)
@@ -851,16 +830,6 @@ def _recipe_signature(recipe: Mapping) -> dict:
     # what changes accuracy between a calibration and this run (loading details do not)
     keys = ("patch_size", "image_size", "num_samples", "batch_size", "max_epochs", "epoch_length", "learning_rate", "loss")
     return {k: recipe.get(k) for k in keys}
-
-
-def _check(what: str, value: float, limit: float, unit: str, at_least: bool = False) -> dict:
-    met = value >= limit if at_least else value <= limit
-    out = {"what": what, "value": value, "limit": limit, "compare": ">=" if at_least else "<=", "unit": unit, "met": bool(met)}
-    if not met and not at_least:
-        out["over"] = value - limit
-    elif not met:
-        out["short"] = limit - value
-    return out
 
 
 def _number(value, name: str) -> float | None:
