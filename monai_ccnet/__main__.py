@@ -1,7 +1,6 @@
 """One command line: ``python -m monai_ccnet <command> ...`` (also installed as ``monai-ccnet``).
 
-Each command lives in its own module of ``monai_ccnet/cli/`` (``heldout``: still
-``monai_ccnet/workflows/heldout_cli.py``) exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+Each command lives in its own module of ``monai_ccnet/cli/`` exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 modules are imported only when their command runs. (The package itself imports torch when it is
 installed, so that bundle configs resolve its networks by name; ``monai_ccnet.planning`` works
 without torch.)
@@ -20,7 +19,7 @@ COMMANDS = {
     "complexity": ("monai_ccnet.cli.complexity", "measure a dataset's image complexity (JPEG ratio per scale, ...)"),
     "plan": ("monai_ccnet.cli.plan", "plan per-stage widths for a disk or memory budget or an accuracy floor"),
     "lodo": ("monai_ccnet.cli.lodo", "leave-one-dataset-out check of a calibration (and of every complexity variant)"),
-    "heldout": ("monai_ccnet.workflows.heldout_cli", "train planned networks / probe against held-out widths, compare with predictions"),
+    "heldout": ("monai_ccnet.cli.heldout", "train planned networks / probe against held-out widths, compare with predictions"),
     "bundle": ("monai_ccnet.cli.bundle", "print where the ccnet_segmentation MONAI bundle is installed, or copy it out"),
 }
 

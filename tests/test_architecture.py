@@ -179,10 +179,8 @@ def test_commands_live_in_the_cli_package():
                     if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "COMMANDS")
     modules = {name: module for name, (module, _) in commands.items()}
     assert all(module in MODULES for module in modules.values()), modules
-    # heldout's command line is still workflows/heldout_cli.py (docs/architecture.md, "what is left")
-    assert {n: m for n, m in modules.items() if not m.startswith("monai_ccnet.cli.")} == {
-        "heldout": "monai_ccnet.workflows.heldout_cli"}
-    assert {"complexity", "plan", "lodo", "bundle"} <= set(modules)
+    assert all(m.startswith("monai_ccnet.cli.") for m in modules.values()), modules
+    assert {"complexity", "plan", "lodo", "bundle", "heldout"} <= set(modules)
 
 
 @pytest.mark.xfail(strict=True, reason="; ".join(f"{a} -> {b}: {why}" for (a, b), why in KNOWN_BACK_ARROWS.items()))

@@ -140,7 +140,7 @@ def test_network_probe_plan_check_probes_plans_and_trains_a_monai_network(tmp_pa
 def test_heldout_cli_network_def_needs_datasets(tmp_path):
     import argparse
 
-    from monai_ccnet.workflows import heldout_cli
+    from monai_ccnet.cli import heldout as heldout_cli
 
     parser = argparse.ArgumentParser()
     heldout_cli.add_arguments(parser)

@@ -34,7 +34,7 @@ from .recipe import (
     train_transforms,
     val_inferer,
 )
-from .reports import calibration_markdown, compress_markdown, markdown_table
+from .markdown import calibration_markdown, compress_markdown, markdown_table
 from .runtime import resolve_device
 from .training import build_training, evaluate_network, save_metrics, split_validation, train_and_evaluate
 

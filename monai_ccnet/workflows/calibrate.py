@@ -436,7 +436,7 @@ class CalibrationSweep:
         from monai_ccnet.planning.lodo import leave_one_dataset_out
 
         from .plots import plot_degradation
-        from .reports import calibration_markdown
+        from .markdown import calibration_markdown
 
         out = self.output_dir
         clean = [{k: v for k, v in r.items() if k != "config"} for r in records]

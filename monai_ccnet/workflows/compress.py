@@ -579,7 +579,7 @@ class CompressWorkflow:
                 report["files"]["plot"] = str(figure)
         atomic_write_json(report_file, _finite(report))
 
-        from .reports import compress_markdown
+        from .markdown import compress_markdown
 
         atomic_write_text(self.output_dir / "report.md", compress_markdown(report))
         print(f"compress report: {report_file} (Markdown: {self.output_dir / 'report.md'})")
@@ -662,37 +662,15 @@ class CompressWorkflow:
     def _pareto(self, plan, model) -> list[dict]:
         from monai_ccnet.planning import pareto_table
 
-        if self.netdef is not None:
-            return self._network_pareto(plan, model)
+        # a network_def's curve: uniform only (its registry counts and constraints), as before
+        network = {"network": self.spec, "layerwise": False} if self.netdef is not None else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an arch / model mismatch was logged once by _check_feasible
             return pareto_table(
                 self.arch, plan.complexity, model, widths=self.widths, spatial_dims=self.spatial_dims,
                 in_channels=self.in_channels, out_channels=self.out_channels, bits_per_weight=plan.bits_per_weight,
-                interval_level=self.constraint["interval_level"],
+                interval_level=self.constraint["interval_level"], **network,
             )
-
-    def _network_pareto(self, plan, model) -> list[dict]:
-        """The uniform curve of the network_def (registry counts, widths its constraints allow)."""
-        from monai_ccnet.planning.pareto import PARETO_MULTIPLIERS
-
-        counts = dict(spatial_dims=self.spatial_dims, in_channels=self.in_channels, out_channels=self.out_channels,
-                      network=self.spec)
-        rows, seen = [], set()
-        for m in PARETO_MULTIPLIERS:
-            widths = tuple(self.spec.snap(resolve_widths(self.widths, m)))
-            if widths in seen:
-                continue
-            seen.add(widths)
-            weights = self._weights(widths)
-            interval = model.predict_interval(widths, self.widths, plan.complexity, self.constraint["interval_level"], **counts)
-            rows.append({
-                "kind": "uniform", "multiplier": float(m), "widths": list(widths), "weights": weights,
-                "log10_weights": math.log10(weights), "disk_mb": disk_bytes(weights, plan.bits_per_weight) / MB,
-                "predicted_relative_accuracy": model.predict_relative_accuracy(widths, self.widths, plan.complexity, **counts),
-                "predicted_accuracy": None, "interval": [interval[1], interval[2]] if interval else None,
-            })
-        return rows
 
     def _mismatch(self, model) -> str | None:
         """One line when the model was calibrated with another recipe or base widths than this run's."""

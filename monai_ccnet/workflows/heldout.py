@@ -543,7 +543,7 @@ def candidate_comparison(check: "ProbePlanCheck", rows: Sequence[Mapping]) -> di
 
 def probe_plans_markdown(result: Mapping) -> str:
     """The probe-plans check as Markdown tables (docs/RESULTS.md §6 pastes them)."""
-    from .reports import markdown_table
+    from .markdown import markdown_table
 
     def f(v, fmt="{:.3f}"):
         return "-" if v is None else fmt.format(v)
@@ -833,7 +833,7 @@ class NetworkProbePlanCheck:
 
 def network_probe_plans_markdown(result: Mapping) -> str:
     """The network probe-plans check as Markdown tables (docs/RESULTS.md pastes them)."""
-    from .reports import markdown_table
+    from .markdown import markdown_table
 
     def f(v, fmt="{:.3f}"):
         return "-" if v is None else fmt.format(v)

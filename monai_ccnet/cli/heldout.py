@@ -50,14 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.what == "plans":
-        from .heldout import PlanCheck
+        from ..workflows.heldout import PlanCheck
 
         if not args.calibration:
             raise SystemExit("heldout plans needs --calibration (a finished calibrate output folder with runs/)")
         check = PlanCheck(args.calibration, str(out), form=args.form, seeds=args.seeds or [0, 1],
                           confidence=args.confidence, datasets=args.datasets, workers=args.workers)
     elif args.network_def:
-        from .heldout import NetworkProbePlanCheck
+        from ..workflows.heldout import NetworkProbePlanCheck
 
         if not args.datasets:
             raise SystemExit("heldout probe-plans --network-def needs --datasets (folders under --data-root)")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(summary["summary"])
         return 0
     else:
-        from .heldout import ProbePlanCheck
+        from ..workflows.heldout import ProbePlanCheck
 
         check = ProbePlanCheck(args.records, args.data_root, str(out), prior=args.prior, seeds=args.seeds or [0, 1, 2],
                                datasets=args.datasets, workers=args.workers)
