@@ -224,13 +224,6 @@ class Probe(CalibrationSweep):
                 networks[m] = widths
         return networks
 
-    def _widths_at(self, multiplier: float) -> tuple[int, ...]:
-        """The network a multiplier of the base widths trains: ours by ``resolve_widths``, a
-        registered network snapped to the widths its constraints allow."""
-        if self.network is not None:
-            return self.network.scaled_widths(multiplier)
-        return resolve_widths(self.widths, multiplier)
-
     def runs(self) -> list[dict]:
         """The probe's trainings, the full network first (the longest: it starts while the others run)."""
         return [{"key": run_key(self.name, m, s), "dataset": self.name, "multiplier": m, "seed": s, "widths": widths}
