@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 
 import pytest
@@ -120,3 +121,20 @@ def test_the_calibrate_bundle_config_takes_network_def_file(datasets, tmp_path):
     sweep = parser.get_parsed_content("calibration")
     assert isinstance(sweep, CalibrationSweep) and sweep.arch == "monai.UNet" and sweep.widths == [8, 16, 32]
     assert {tuple(r["widths"]) for r in sweep.runs()} == {(8, 16, 32), (4, 8, 16)}
+
+
+def test_three_datasets_get_the_held_out_check_counted_in_the_networks_own_weights(tmp_path):
+    """With >= 3 datasets the sweep of a network_def runs leave-one-dataset-out like ours: its
+    predictions count the MONAI network's registry weights (``network=``), so the default form is
+    chosen by held-out error, not assumed."""
+    data = make_synthetic_datasets(str(tmp_path / "data"), ["discs", "cells", "vessels"], num_images=4, size=32)
+    out = tmp_path / "calibration"
+    sweep = CalibrationSweep(data, str(out), multipliers=[1.0, 0.5], network_def_file=str(_train_json(tmp_path)),
+                             **{**QUICK, "interval_bootstrap": 10})
+    summary = sweep.run()
+    assert summary["status"] == "complete"
+    lodo = json.loads((out / "lodo_f1.json").read_text())
+    assert sorted(lodo["datasets"]) == ["cells", "discs", "vessels"]
+    assert lodo["points"] and all(math.isfinite(p["predicted"]) for p in lodo["points"])
+    chosen = json.loads((out / "degradation_f1.json").read_text())
+    assert chosen["arch"] == "monai.UNet" and "leave-one-dataset-out" in chosen["provenance"]["default_form_because"]

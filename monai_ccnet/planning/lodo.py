@@ -19,7 +19,7 @@ trained networks inside the interval, and its mean width. Pure numpy/scipy.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.stats import linregress
@@ -77,6 +77,7 @@ def leave_one_dataset_out(
     bootstrap: int = 200,
     models: Sequence[str] = LODO_MODELS,
     arch: str = "unet",
+    network: Any = None,
 ) -> dict:
     """LODO errors of every model, interval coverage, and the per-point predictions.
 
@@ -89,6 +90,9 @@ def leave_one_dataset_out(
         complexity: one complexity value per dataset (the variant under test).
         paper: ``{"lam", "delta"}`` of the paper's preset (needed for the ``paper`` model).
         bootstrap: refits per fold for the intervals.
+        network: the records' network when it is not one of ours (a registry ``NetworkSpec``, e.g.
+            a calibration of the user's MONAI network; ``arch`` is then its name): predictions count
+            its weights with it, as ``plan_compression(network=...)`` does.
 
     Returns ``{"metric", "datasets", "models": {name: {"mae", "per_dataset"}}, "default",
     "intervals": {form: {"level", "coverage", "mean_width", "n"}}, "points": [...],
@@ -131,8 +135,8 @@ def leave_one_dataset_out(
                 if model is None:
                     row["predicted"] = 1.0
                 else:
-                    interval = model.predict_interval(p["widths"], base, c, level)
-                    row["predicted"] = model.predict_relative_accuracy(p["widths"], base, c)
+                    interval = model.predict_interval(p["widths"], base, c, level, network=network)
+                    row["predicted"] = model.predict_relative_accuracy(p["widths"], base, c, network=network)
                     if interval is not None and model_name in coverage:
                         row["interval"] = [interval[1], interval[2]]
                         cov = coverage[model_name]

@@ -459,14 +459,11 @@ class CalibrationSweep:
                 files[f"degradation_{metric}_{form}"] = str(model.save(out / f"degradation_{metric}_{form}.json"))
             # the default form is the one that predicts held-out datasets better (>= 3 datasets)
             default, why = "linear", "fewer than 3 datasets: no held-out check; Eq. 3 (the paper's form)"
-            if self.network is not None and len(self.datasets) >= 3:
-                # leave_one_dataset_out predicts through our accounting (no NetworkSpec to count with)
-                why = f"no held-out check of a registered network ({self.arch}) yet; Eq. 3 (the paper's form)"
-                logger.info(f"{metric}: {why}")
-            elif len(self.datasets) >= 3:
+            if len(self.datasets) >= 3:
                 complexity = {d["dataset"]: d["complexity"] for d in fitted["linear"].datasets}
                 lodo = leave_one_dataset_out(clean, complexity, metric, models=("linear", "saturating", "no_loss"),
-                                             bootstrap=min(self.interval_bootstrap, 100), arch=self.arch)
+                                             bootstrap=min(self.interval_bootstrap, 100), arch=self.arch,
+                                             network=self.network)
                 files[f"lodo_{metric}"] = str(atomic_write_json(out / f"lodo_{metric}.json", lodo))
                 default = lodo["default"]
                 maes = {m: round(v["mae"], 4) for m, v in lodo["models"].items()}
