@@ -227,12 +227,14 @@ def batched_step(state, xs, ys, loss, functional_call, vmap, torch):
 def check(mode, widths, k, build, extra, x, y, xs, ys, loss, steps, stack_module_state, functional_call, vmap, torch):
     """``steps`` steps of the mode and of eager from the same init on the same inputs."""
 
-    def eager_run(net, inputs, target):
+    def eager_run(net, inputs, target, forward=None):
+        """``steps`` Adam steps of ``net``; ``forward`` (e.g. its compiled wrapper) runs it when given."""
         opt = torch.optim.Adam(net.parameters(), 1e-3)
+        forward = forward or net
         values = []
         for _ in range(steps):
             opt.zero_grad()
-            value = loss(net(inputs), target)
+            value = loss(forward(inputs), target)
             value.backward()
             opt.step()
             values.append(value.item())
@@ -245,18 +247,11 @@ def check(mode, widths, k, build, extra, x, y, xs, ys, loss, steps, stack_module
         ref = build(widths)
         ref_losses = eager_run(ref, x, y)
         net = build(widths)
-        opt = torch.optim.Adam(net.parameters(), 1e-3)
         inputs = x
         if mode == "cl":
             net, inputs = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
         run = torch.compile(net, backend=extra.get("backend", "inductor"), dynamic=False) if mode == "compile" else net
-        losses = []
-        for _ in range(steps):
-            opt.zero_grad()
-            value = loss(run(inputs), y)
-            value.backward()
-            opt.step()
-            losses.append(value.item())
+        losses = eager_run(net, inputs, y, forward=run)
         return {"steps": steps, "eager_losses": ref_losses, "mode_losses": losses,
                 "bit_identical_losses": losses == ref_losses,
                 "max_abs_loss_diff": max(abs(a - b) for a, b in zip(losses, ref_losses)),
